@@ -1,0 +1,147 @@
+// Command mtsfarm turns MTS Link webinar recordings into finished MP4s, in
+// one process (mtsfarm run) or as a farm of coordinator, fetcher and renderer
+// processes on NATS JetStream and S3. Each subcommand lives in its own file;
+// this file only dispatches and sets up logging and signals.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+)
+
+// command is one subcommand: its name, a one-line summary for help, and its
+// entry point, which parses its own flags from args.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, env *cli, args []string) error
+}
+
+// commands is the table of subcommands, in the order help prints them.
+func commands() []command {
+	return []command{
+		{"version", "print the version", runVersion},
+		{"help", "list the subcommands, or describe one: help COMMAND", runHelp},
+	}
+}
+
+// cli is what every subcommand gets: its streams and the process environment.
+type cli struct {
+	stdout, stderr io.Writer
+	getenv         func(string) string
+}
+
+// errUsage marks a command-line mistake: the message is printed with a hint
+// and the exit status is 2.
+var errUsage = errors.New("usage")
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, &cli{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+// run dispatches args to a subcommand and returns the exit status.
+func run(ctx context.Context, env *cli, args []string) int {
+	if len(args) == 0 {
+		printHelp(env.stderr)
+		return 2
+	}
+	name := args[0]
+	if name == "-h" || name == "--help" || name == "-help" {
+		name = "help"
+	}
+	for _, c := range commands() {
+		if c.name != name {
+			continue
+		}
+		err := c.run(ctx, env, args[1:])
+		switch {
+		case err == nil:
+			return 0
+		case errors.Is(err, flag.ErrHelp):
+			return 0
+		case errors.Is(err, errUsage):
+			fmt.Fprintf(env.stderr, "mtsfarm %s: %v\nRun 'mtsfarm help %s' for usage.\n", name, err, name)
+			return 2
+		default:
+			fmt.Fprintf(env.stderr, "mtsfarm %s: %v\n", name, err)
+			return 1
+		}
+	}
+	fmt.Fprintf(env.stderr, "mtsfarm: unknown command %q\n\n", name)
+	printHelp(env.stderr)
+	return 2
+}
+
+func printHelp(w io.Writer) {
+	fmt.Fprint(w, "mtsfarm turns MTS Link webinar recordings into finished MP4s.\n\nUsage: mtsfarm COMMAND [flags] [args]\n\nCommands:\n")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, c := range commands() {
+		fmt.Fprintf(tw, "  %s\t%s\n", c.name, c.summary)
+	}
+	tw.Flush()
+	fmt.Fprint(w, "\nEvery flag can also be set from the environment: --mts-base-url is MTSFARM_MTS_BASE_URL.\n")
+}
+
+func runHelp(ctx context.Context, env *cli, args []string) error {
+	if len(args) == 0 {
+		printHelp(env.stdout)
+		return nil
+	}
+	for _, c := range commands() {
+		if c.name == args[0] && c.name != "help" {
+			return c.run(ctx, env, []string{"-h"})
+		}
+	}
+	return fmt.Errorf("%w: unknown command %q", errUsage, args[0])
+}
+
+// newFlags makes a FlagSet for a subcommand that writes its usage to stdout.
+func newFlags(env *cli, name, usage string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(env.stdout)
+	fs.Usage = func() {
+		fmt.Fprintf(env.stdout, "Usage: mtsfarm %s\n\nFlags (each also from MTSFARM_<NAME>):\n", usage)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// envName is the environment variable of a flag: mts-base-url → MTSFARM_MTS_BASE_URL.
+func envName(flagName string) string {
+	return "MTSFARM_" + strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(flagName))
+}
+
+// parseFlags applies MTSFARM_* environment values as flag defaults, then
+// parses args (flags on the command line win). A bad environment value is a
+// usage error that names the variable.
+func parseFlags(env *cli, fs *flag.FlagSet, args []string) error {
+	var names []string
+	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+	sort.Strings(names)
+	for _, n := range names {
+		if v := env.getenv(envName(n)); v != "" {
+			if err := fs.Set(n, v); err != nil {
+				return fmt.Errorf("%w: %s=%q: %v", errUsage, envName(n), v, err)
+			}
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	return nil
+}

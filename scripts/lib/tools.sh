@@ -1,0 +1,48 @@
+# Shared by scripts/test.sh, scripts/demo.sh and scripts/bench.sh: install what
+# mtsfarm needs on a fresh Debian machine that has only Go. Sourced, not run.
+#   ffmpeg/ffprobe  Debian packages (apt-get)
+#   minio           the MinIO server (AGPL; run as a separate process, never linked)
+#   nats            the NATS CLI
+# Go tools go into $TOOLS_DIR (default .tools/bin, git-ignored) at pinned versions.
+
+MINIO_VERSION="v0.0.0-20260212201848-7aac2a2c5b7c"
+NATSCLI_VERSION="v0.5.0" # not v0.5.1
+
+repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+TOOLS_DIR=${TOOLS_DIR:-$repo_root/.tools/bin}
+export PATH="$TOOLS_DIR:$PATH"
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"
+  elif command -v sudo >/dev/null 2>&1; then sudo "$@"
+  else log "need root to run: $*"; return 1
+  fi
+}
+
+ensure_ffmpeg() {
+  if command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1; then return 0; fi
+  log "installing ffmpeg (Debian package)"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ffmpeg >/dev/null
+  command -v ffmpeg >/dev/null || { log "ffmpeg did not install"; return 1; }
+}
+
+# ensure_go_tool NAME MODULE@VERSION: go install into $TOOLS_DIR unless the
+# pinned version is already there (a stamp file records it).
+ensure_go_tool() {
+  local name=$1 pkg=$2 stamp
+  stamp="$TOOLS_DIR/.$name.version"
+  if [ -x "$TOOLS_DIR/$name" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$pkg" ]; then return 0; fi
+  mkdir -p "$TOOLS_DIR"
+  log "installing $name ($pkg)"
+  GOBIN="$TOOLS_DIR" go install "$pkg"
+  echo "$pkg" >"$stamp"
+}
+
+ensure_tools() {
+  ensure_ffmpeg
+  ensure_go_tool nats "github.com/nats-io/natscli/nats@$NATSCLI_VERSION"
+  ensure_go_tool minio "github.com/minio/minio@$MINIO_VERSION"
+}
