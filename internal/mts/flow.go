@@ -162,7 +162,7 @@ func DecodeFlow(data []byte) (*Flow, error) {
 	f := &Flow{Duration: float64(top.Duration)}
 	if err := json.Unmarshal(top.Name, &f.Name); err != nil || strings.TrimSpace(f.Name) == "" {
 		var id ID // a numeric name is still a name
-		if json.Unmarshal(top.Name, &id); id == "" {
+		if json.Unmarshal(top.Name, &id); strings.TrimSpace(id.String()) == "" {
 			return nil, fmt.Errorf("%w: the recording has no name", ErrBadFlow)
 		}
 		f.Name = id.String()
@@ -171,12 +171,14 @@ func DecodeFlow(data []byte) (*Flow, error) {
 		return nil, fmt.Errorf("%w: duration is missing or not positive", ErrBadFlow)
 	}
 	if len(top.Cuts) > 0 {
-		var cuts []struct {
-			Start Number `json:"start"`
-			End   Number `json:"end"`
-		}
-		if json.Unmarshal(top.Cuts, &cuts) == nil {
-			for _, c := range cuts {
+		var items []json.RawMessage
+		_ = json.Unmarshal(top.Cuts, &items)
+		for _, it := range items {
+			var c struct {
+				Start Number `json:"start"`
+				End   Number `json:"end"`
+			}
+			if t := bytes.TrimSpace(it); len(t) > 0 && t[0] == '{' && json.Unmarshal(t, &c) == nil {
 				f.Cuts = append(f.Cuts, Cut{Start: float64(c.Start), End: float64(c.End)})
 			}
 		}
