@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/mtsfarm/mtsfarm/internal/blob"
+	"github.com/mtsfarm/mtsfarm/internal/bus"
+)
+
+// Flag groups shared by the farm roles (coordinator, fetcher, renderer) and
+// the client commands. Each group registers its flags on a FlagSet; every
+// flag is also read from MTSFARM_<NAME> by parseFlags.
+
+// natsFlags select the NATS server of a farm.
+type natsFlags struct {
+	url, creds, tlsCert, tlsKey, tlsCA string
+}
+
+func (n *natsFlags) register(fs *flag.FlagSet, env *cli) {
+	fs.StringVar(&n.url, "nats-url", env.getenv("NATS_URL"), "NATS server URL(s), comma-separated (default $NATS_URL, else nats://127.0.0.1:4222)")
+	fs.StringVar(&n.creds, "nats-creds", "", "NATS credentials file")
+	fs.StringVar(&n.tlsCert, "nats-tls-cert", "", "client TLS certificate for NATS")
+	fs.StringVar(&n.tlsKey, "nats-tls-key", "", "client TLS key for NATS")
+	fs.StringVar(&n.tlsCA, "nats-tls-ca", "", "CA certificate that signed the NATS server's certificate")
+}
+
+// connect connects to the farm's NATS.
+func (n *natsFlags) connect(name string, opts ...nats.Option) (*nats.Conn, error) {
+	return bus.Connect(bus.Config{URL: n.url, Creds: n.creds, TLSCert: n.tlsCert, TLSKey: n.tlsKey, TLSCA: n.tlsCA, Name: name}, opts...)
+}
+
+// storeFlags select the object store: a local directory or S3.
+type storeFlags struct {
+	dir                    string
+	endpoint, access       string
+	secret, bucket, region string
+	secure, create         bool
+}
+
+func (s *storeFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&s.dir, "store-dir", "", "local object store directory (instead of S3)")
+	fs.StringVar(&s.endpoint, "s3-endpoint", "", "S3/MinIO endpoint host:port or http(s)://host:port")
+	fs.StringVar(&s.access, "s3-access-key", "", "S3 access key")
+	fs.StringVar(&s.secret, "s3-secret-key", "", "S3 secret key")
+	fs.StringVar(&s.bucket, "s3-bucket", "mtsfarm", "S3 bucket")
+	fs.StringVar(&s.region, "s3-region", "", "S3 region (optional)")
+	fs.BoolVar(&s.secure, "s3-secure", false, "use HTTPS for S3")
+	fs.BoolVar(&s.create, "s3-create-bucket", true, "create the bucket when it does not exist")
+}
+
+func (s *storeFlags) config() blob.Config {
+	c := blob.Config{Dir: s.dir}
+	if s.endpoint != "" {
+		c.S3 = blob.S3Config{Endpoint: s.endpoint, AccessKey: s.access, SecretKey: s.secret, Bucket: s.bucket,
+			Region: s.region, Secure: s.secure, CreateBucket: s.create}
+	}
+	return c
+}
+
+func (s *storeFlags) open(ctx context.Context) (blob.Store, error) {
+	st, err := blob.Open(ctx, s.config())
+	if err != nil {
+		return nil, fmt.Errorf("%w (set --store-dir or --s3-endpoint with its keys)", err)
+	}
+	return st, nil
+}
+
+// stringList is a repeatable string flag (also comma-separated).
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+
+func (l *stringList) Set(v string) error {
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			*l = append(*l, p)
+		}
+	}
+	return nil
+}
+
+// defaultDataDir is where `mtsfarm run` keeps its JetStream store and local
+// object store: the user's cache dir.
+func defaultDataDir() string {
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "mtsfarm")
+	}
+	return filepath.Join(os.TempDir(), "mtsfarm")
+}
+
+// workerID is a default worker id: role-host.
+func workerID(role string) string {
+	h, _ := os.Hostname()
+	b := []byte(strings.ToLower(role + "-" + h))
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			b[i] = '-'
+		}
+	}
+	if len(b) > 60 {
+		b = b[:60]
+	}
+	return string(b)
+}
