@@ -43,7 +43,9 @@ func TestEnvFlags(t *testing.T) {
 	if got := envName("mts-base-url"); got != "MTSFARM_MTS_BASE_URL" {
 		t.Fatalf("envName = %q", got)
 	}
-	env := &cli{getenv: func(k string) string { return map[string]string{"MTSFARM_UNIT_SECONDS": "600", "MTSFARM_NAME": "env"}[k] }}
+	env := &cli{getenv: func(k string) string {
+		return map[string]string{"MTSFARM_UNIT_SECONDS": "600", "MTSFARM_NAME": "env"}[k]
+	}}
 	fs := newFlags(&cli{stdout: &bytes.Buffer{}}, "x", "x")
 	secs := fs.Int("unit-seconds", 1800, "")
 	name := fs.String("name", "", "")
