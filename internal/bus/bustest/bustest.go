@@ -1,0 +1,96 @@
+// Package bustest starts a real embedded nats-server with JetStream for
+// tests, with mtsfarm's topology provisioned and the store in t.TempDir().
+package bustest
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mtsfarm/mtsfarm/internal/bus"
+	"github.com/mtsfarm/mtsfarm/proto"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+)
+
+// Start starts an in-process server (no TCP listener) with
+// proto.Definitions(1) provisioned. Cleanup closes the connection and shuts
+// the server down.
+func Start(t testing.TB) (*bus.Embedded, *nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	return StartWith(t, proto.Definitions(1))
+}
+
+// StartWith is Start with another topology (for example one with a short
+// AckWait; see WithAckWait).
+func StartWith(t testing.TB, top proto.Topology) (*bus.Embedded, *nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	e, err := bus.StartEmbedded(bus.EmbeddedConfig{DataDir: t.TempDir(), Log: Logger(t)})
+	if err != nil {
+		t.Fatalf("starting embedded NATS: %v", err)
+	}
+	t.Cleanup(e.Shutdown)
+	nc, js := Connect(t, e)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := bus.Provision(ctx, js, top); err != nil {
+		t.Fatalf("provisioning: %v", err)
+	}
+	return e, nc, js
+}
+
+// Connect opens another in-process connection to e, closed at cleanup.
+func Connect(t testing.TB, e *bus.Embedded) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := e.Connect()
+	if err != nil {
+		t.Fatalf("connecting: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatalf("jetstream: %v", err)
+	}
+	return nc, js
+}
+
+// WithAckWait returns top with every consumer's AckWait set to d, so tests
+// of heartbeats and redelivery run in seconds.
+func WithAckWait(top proto.Topology, d time.Duration) proto.Topology {
+	out := proto.Topology{Buckets: top.Buckets}
+	for _, s := range top.Streams {
+		def := proto.StreamDef{Stream: s.Stream}
+		for _, c := range s.Consumers {
+			c.AckWait = d
+			def.Consumers = append(def.Consumers, c)
+		}
+		out.Streams = append(out.Streams, def)
+	}
+	return out
+}
+
+// Consumer returns the provisioned durable consumer of stream.
+func Consumer(t testing.TB, js jetstream.JetStream, stream, durable string) jetstream.Consumer {
+	t.Helper()
+	c, err := js.Consumer(context.Background(), stream, durable)
+	if err != nil {
+		t.Fatalf("consumer %s/%s: %v", stream, durable, err)
+	}
+	return c
+}
+
+// Logger is a zerolog logger writing to t.Log at debug level.
+func Logger(t testing.TB) zerolog.Logger {
+	return zerolog.New(zerolog.ConsoleWriter{Out: testWriter{t}, NoColor: true, TimeFormat: "15:04:05.000"}).
+		Level(zerolog.DebugLevel).With().Timestamp().Logger()
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}

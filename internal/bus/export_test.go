@@ -1,0 +1,8 @@
+package bus
+
+// Test hooks.
+var (
+	ProvisionChanges = provision
+	BackoffFor       = backoff
+	SubjectsOverlap  = subjectsOverlap
+)
