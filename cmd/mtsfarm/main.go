@@ -16,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 	"text/tabwriter"
+
+	"github.com/mtsfarm/mtsfarm/proto"
 )
 
 // command is one subcommand: its name, a one-line summary for help, and its
@@ -29,6 +31,13 @@ type command struct {
 // commands is the table of subcommands, in the order help prints them.
 func commands() []command {
 	return []command{
+		{"submit", "submit recording URLs to a farm", runSubmit},
+		{"status", "show a job, or every job", runStatus},
+		{"list", "list jobs, newest first", runList},
+		{"watch", "follow a job's events until it ends", runWatch},
+		{"cancel", "cancel a job", runJobAction(proto.SubjectCancel, "cancel")},
+		{"retry", "retry the failed parts of a job", runJobAction(proto.SubjectRetry, "retry")},
+		{"get", "download a job's finished MP4", runGet},
 		{"version", "print the version", runVersion},
 		{"help", "list the subcommands, or describe one: help COMMAND", runHelp},
 	}
