@@ -7,18 +7,23 @@ import "math"
 // with their windows and layouts, the audio-only tracks for the final mix and
 // the slide changes. Times are seconds on the job timeline [0, Duration].
 type Plan struct {
-	Type        string        `json:"type"`
-	Title       string        `json:"title"`
-	Duration    float64       `json:"duration"`
-	Width       int           `json:"width"`
-	Height      int           `json:"height"`
-	FPS         int           `json:"fps"`
-	UnitSeconds float64       `json:"unit_seconds"`
-	Sessions    []PlanSession `json:"sessions"`
-	Units       []PlanUnit    `json:"units"`
-	AudioTracks []AudioTrack  `json:"audio_tracks"`
-	Slides      []PlanSlide   `json:"slides"`
-	Warnings    []string      `json:"warnings"`
+	Type        string  `json:"type"`
+	Title       string  `json:"title"`
+	Duration    float64 `json:"duration"`
+	Width       int     `json:"width"`
+	Height      int     `json:"height"`
+	FPS         int     `json:"fps"`
+	UnitSeconds float64 `json:"unit_seconds"`
+	// GeometryKnown is true when every session that can be shown has been
+	// probed (or is absent), so Width and Height are final. Before that the
+	// planner assumes a size per source kind; units must not be rendered
+	// until the geometry is known, or they would not join by stream copy.
+	GeometryKnown bool          `json:"geometry_known"`
+	Sessions      []PlanSession `json:"sessions"`
+	Units         []PlanUnit    `json:"units"`
+	AudioTracks   []AudioTrack  `json:"audio_tracks"`
+	Slides        []PlanSlide   `json:"slides"`
+	Warnings      []string      `json:"warnings"`
 }
 
 // PlanSession is one media session (one recorded chunk) of the flow.
@@ -28,8 +33,12 @@ type PlanSession struct {
 	Kind string `json:"kind"` // SourceWebcam, SourceScreenshare or SourceAudio
 	// Start and End of the session on the timeline (End is clipped to the
 	// job duration and, once probed, to the media's real duration).
-	Start      float64 `json:"start"`
-	End        float64 `json:"end"`
+	Start float64 `json:"start"`
+	End   float64 `json:"end"`
+	// Offset is the position in the media that plays at Start: non-zero
+	// when the session started before the recording (negative
+	// relativeTime, trimmed at 0).
+	Offset     float64 `json:"offset,omitempty"`
 	Stream     string  `json:"stream,omitempty"`
 	Conference string  `json:"conference,omitempty"`
 	User       string  `json:"user,omitempty"`
@@ -41,6 +50,9 @@ type PlanSession struct {
 	// Absent is set when the media could not be fetched or decoded: the
 	// session is not shown or heard (a warning says so).
 	Absent bool `json:"absent,omitempty"`
+	// Probed is set when the plan used the media's probe (real duration,
+	// streams and size) rather than the flow alone.
+	Probed bool `json:"probed,omitempty"`
 }
 
 // PlanUnit is one render unit: [Start, End) of the timeline.
@@ -51,6 +63,8 @@ type PlanUnit struct {
 	Windows []PlanWindow `json:"windows"`
 	// Inputs are exactly the sessions the unit needs, with offsets into each.
 	Inputs []PlanInput `json:"inputs"`
+	// Slides are the ids (PlanSlide.ID) of the slide images the unit shows.
+	Slides []string `json:"slides,omitempty"`
 }
 
 // PlanInput is the part of one session a unit reads: Offset seconds into the
@@ -79,6 +93,8 @@ type PlanWindow struct {
 	Audio []string `json:"audio,omitempty"`
 	// Slide is the URL of the slide showing ("" when none).
 	Slide string `json:"slide"`
+	// SlideID is the id (PlanSlide.ID) of that slide.
+	SlideID string `json:"slide_id,omitempty"`
 }
 
 // AudioTrack is an audio-only session, mixed in once at finalize.
@@ -93,6 +109,9 @@ type AudioTrack struct {
 
 // PlanSlide is one slide change: the slide URL shows on [Start, End).
 type PlanSlide struct {
+	// ID names the slide image: one id per distinct URL, so a slide shown
+	// twice is one source (and one download).
+	ID     string  `json:"id"`
 	Start  float64 `json:"start"`
 	End    float64 `json:"end"`
 	URL    string  `json:"url"`

@@ -38,6 +38,7 @@ func commands() []command {
 		{"cancel", "cancel a job", runJobAction(proto.SubjectCancel, "cancel")},
 		{"retry", "retry the failed parts of a job", runJobAction(proto.SubjectRetry, "retry")},
 		{"get", "download a job's finished MP4", runGet},
+		{"plan", "print the render plan of a recording (--flow FILE or URL) as JSON", runPlan},
 		{"version", "print the version", runVersion},
 		{"help", "list the subcommands, or describe one: help COMMAND", runHelp},
 	}
