@@ -368,6 +368,8 @@ type Progress struct {
 	ETASeconds float64 `json:"eta_seconds,omitempty"`
 	BytesDone  int64   `json:"bytes_done,omitempty"`
 	BytesTotal int64   `json:"bytes_total,omitempty"`
+	// BytesPerSecond is the current download rate of a fetch task.
+	BytesPerSecond float64 `json:"bytes_per_second,omitempty"`
 	// RenderedSeconds of the timeline over Duration.
 	RenderedSeconds float64 `json:"rendered_seconds,omitempty"`
 }

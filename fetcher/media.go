@@ -1,0 +1,284 @@
+package fetcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"time"
+
+	"github.com/mtsfarm/mtsfarm/internal/mts"
+	"github.com/mtsfarm/mtsfarm/proto"
+	"github.com/rs/zerolog"
+)
+
+// Media sources recorded in MediaInfo.Source.
+const (
+	sourceDirect = "direct"
+	sourceHLS    = "hls"
+)
+
+// media fetches one media chunk: cached → done; else up to Attempts direct
+// downloads, each validated with ffprobe; the playlist rule (playlist.go)
+// may swap in the HLS variant; the result is stored with its probe sidecar.
+func (w *Worker) media(ctx context.Context, t heartbeater, task proto.FetchTask, log zerolog.Logger) (proto.FetchResult, error) {
+	if info, ok, err := w.cached(ctx, task.Key, true, log); err != nil {
+		return proto.FetchResult{}, err
+	} else if ok {
+		return proto.FetchResult{Status: proto.FetchStored, Media: &info, Bytes: info.Size, Cached: true, Attempts: 0}, nil
+	}
+	u, err := w.policy.Check(task.URL)
+	if err != nil {
+		return failedResult(fmt.Sprintf("refusing to fetch media chunk %s: %v", sessionName(task), err)), nil
+	}
+	dir, cleanup, err := w.taskDir(task)
+	if err != nil {
+		return proto.FetchResult{}, err
+	}
+	defer cleanup()
+	rep := newReporter(t, task, w.cfg.WorkerID, w.cfg.ProgressEvery, eventPublisher(ctx, w))
+	path := filepath.Join(dir, "direct"+filepath.Ext(u.Path))
+	var lastInvalid error
+	for attempt := 1; attempt <= w.cfg.Attempts; attempt++ {
+		rep.reset()
+		st, err := w.download(ctx, t, u, path, rep)
+		if err != nil {
+			if res, ok := failedFetch(task, err); ok {
+				return res, nil
+			}
+			return proto.FetchResult{}, err
+		}
+		info, err := w.validate(ctx, path, st)
+		if err != nil {
+			lastInvalid = err
+			log.Warn().Err(err).Int("try", attempt).Int64("bytes", st.Size).Msg("downloaded media is invalid; fetching it again")
+			w.event(ctx, task, proto.EventWarning, fmt.Sprintf("media chunk %s arrived corrupt (try %d of %d): %v",
+				sessionName(task), attempt, w.cfg.Attempts, err))
+			continue
+		}
+		info.Source = sourceDirect
+		if !info.HasVideo {
+			if hinfo, hpath, ok := w.tryHLS(ctx, t, task, dir, &info, rep, log); ok {
+				info, path = hinfo, hpath
+			} else if ctx.Err() != nil {
+				return proto.FetchResult{}, ctx.Err()
+			}
+		}
+		if err := w.storeMedia(ctx, task.Key, path, info); err != nil {
+			return proto.FetchResult{}, err
+		}
+		return proto.FetchResult{Status: proto.FetchStored, Media: &info, Bytes: info.Size, Attempts: attempt}, nil
+	}
+	// Every direct download was undecodable: the HLS variant is the last
+	// chance before the source is planned as absent.
+	if hinfo, hpath, ok := w.tryHLS(ctx, t, task, dir, nil, rep, log); ok {
+		if err := w.storeMedia(ctx, task.Key, hpath, hinfo); err != nil {
+			return proto.FetchResult{}, err
+		}
+		return proto.FetchResult{Status: proto.FetchStored, Media: &hinfo, Bytes: hinfo.Size, Attempts: w.cfg.Attempts}, nil
+	}
+	if ctx.Err() != nil {
+		return proto.FetchResult{}, ctx.Err()
+	}
+	return proto.FetchResult{Status: proto.FetchInvalid, Attempts: w.cfg.Attempts,
+		Error: fmt.Sprintf("media chunk %s is still undecodable after %d downloads (%v); the video is made without it",
+			sessionName(task), w.cfg.Attempts, lastInvalid)}, nil
+}
+
+func sessionName(task proto.FetchTask) string {
+	name := redact(task.URL)
+	if task.Session != "" {
+		name = fmt.Sprintf("%s (session %s)", name, task.Session)
+	}
+	return name
+}
+
+// download takes a slot on the URL's host and downloads it to path.
+func (w *Worker) download(ctx context.Context, t heartbeater, u *url.URL, path string, rep *reporter) (dlStats, error) {
+	release, err := w.hosts.acquire(ctx, u.Host, t)
+	if err != nil {
+		return dlStats{}, err
+	}
+	defer release()
+	return w.dl.get(ctx, u.String(), path, rep.set)
+}
+
+// failedFetch turns an error no retry can fix into a failed result the user
+// can act on.
+func failedFetch(task proto.FetchTask, err error) (proto.FetchResult, bool) {
+	what := "media chunk"
+	if task.Kind == proto.FetchSlide {
+		what = "slide image"
+	}
+	if errors.Is(err, ErrHostNotAllowed) {
+		return failedResult(fmt.Sprintf("refusing to fetch %s %s: %v", what, sessionName(task), err)), true
+	}
+	var se *StatusError
+	if !errors.As(err, &se) || se.Transient() {
+		return proto.FetchResult{}, false
+	}
+	switch se.Code {
+	case http.StatusNotFound, http.StatusGone:
+		return failedResult(fmt.Sprintf("the %s %s does not exist on MTS Link (HTTP %d): the recording may have been deleted, or its flow names a file MTS no longer has",
+			what, sessionName(task), se.Code)), true
+	case http.StatusForbidden, http.StatusUnauthorized:
+		return failedResult(fmt.Sprintf("MTS Link refused the %s %s (HTTP %d); media is fetched without a cookie, so the recording's files may have been restricted or removed",
+			what, sessionName(task), se.Code)), true
+	}
+	return failedResult(fmt.Sprintf("fetching %s %s: %v", what, sessionName(task), err)), true
+}
+
+// validate probes a downloaded media file: at least one stream, a positive
+// duration (spec §3.4, §5.9), the whole announced size, and optionally a
+// full decode.
+func (w *Worker) validate(ctx context.Context, path string, st dlStats) (proto.MediaInfo, error) {
+	if st.Total >= 0 && st.Size != st.Total {
+		return proto.MediaInfo{}, fmt.Errorf("got %d of %d bytes", st.Size, st.Total)
+	}
+	info, err := w.probe(ctx, path)
+	if err != nil {
+		return info, err
+	}
+	info.Size = st.Size
+	return info, nil
+}
+
+// probe runs ffprobe (and the optional decode check) and validates.
+func (w *Worker) probe(ctx context.Context, input string) (proto.MediaInfo, error) {
+	info, err := w.deps.FFmpeg.Probe(ctx, input)
+	if err != nil {
+		return info, err
+	}
+	if err := info.Validate(); err != nil {
+		return info, err
+	}
+	if w.cfg.DecodeCheck {
+		if err := w.deps.FFmpeg.DecodeCheck(ctx, input); err != nil {
+			return info, err
+		}
+	}
+	return info, nil
+}
+
+// tryHLS applies the playlist rule: when the HLS variant of task.URL
+// advertises video, copy it with ffmpeg and keep it if it really has video,
+// the audio the direct file had, and (nearly) its duration. direct is nil
+// when the direct file was unusable. It returns ok=false to keep the direct
+// file (or report the chunk invalid).
+func (w *Worker) tryHLS(ctx context.Context, t heartbeater, task proto.FetchTask, dir string, direct *proto.MediaInfo,
+	rep *reporter, log zerolog.Logger) (proto.MediaInfo, string, bool) {
+	plURL := mts.HLSURL(task.URL)
+	pu, err := w.policy.Check(plURL)
+	if err != nil {
+		log.Warn().Err(err).Msg("not trying the HLS variant")
+		return proto.MediaInfo{}, "", false
+	}
+	body, err := w.getPlaylist(ctx, t, pu)
+	if err != nil {
+		log.Debug().Err(err).Msg("no HLS playlist; keeping the direct file")
+		return proto.MediaInfo{}, "", false
+	}
+	if !playlistHasVideo(body) {
+		log.Debug().Msg("the HLS playlist has no video either; keeping the direct file")
+		return proto.MediaInfo{}, "", false
+	}
+	release, err := w.hosts.acquire(ctx, pu.Host, t)
+	if err != nil {
+		return proto.MediaInfo{}, "", false
+	}
+	defer release()
+	proxy, err := startHLSProxy(&hlsProxy{policy: w.policy, client: w.client, userAgent: w.cfg.UserAgent,
+		backoff: Backoff{Base: w.cfg.RetryBase, Max: w.cfg.RetryMax}, attempts: w.cfg.NetFailures, onBytes: rep.add, log: log})
+	if err != nil {
+		log.Warn().Err(err).Msg("not trying the HLS variant")
+		return proto.MediaInfo{}, "", false
+	}
+	defer proxy.Close()
+	rep.reset()
+	out := filepath.Join(dir, "hls.mp4")
+	err = w.deps.FFmpeg.Run(ctx, hlsArgs(proxy.URL(pu.String()), out), func(p ffmpegProgress) { t.Progress() })
+	if ctx.Err() != nil {
+		return proto.MediaInfo{}, "", false
+	}
+	if err != nil {
+		if r := proxy.Refusal(); r != nil {
+			err = fmt.Errorf("%w (the playlist pointed elsewhere: %v)", err, r)
+		}
+		log.Warn().Err(err).Msg("copying the HLS variant failed; keeping the direct file")
+		return proto.MediaInfo{}, "", false
+	}
+	info, err := w.probe(ctx, out)
+	switch {
+	case err != nil:
+		log.Warn().Err(err).Msg("the HLS copy is invalid; keeping the direct file")
+		return proto.MediaInfo{}, "", false
+	case !info.HasVideo:
+		log.Warn().Msg("the HLS copy has no video after all; keeping the direct file")
+		return proto.MediaInfo{}, "", false
+	case direct != nil && direct.HasAudio && !info.HasAudio:
+		log.Warn().Msg("the HLS copy lacks the audio of the direct file; keeping the direct file")
+		return proto.MediaInfo{}, "", false
+	case direct != nil && info.Duration < direct.Duration-math.Max(2, direct.Duration*0.02):
+		log.Warn().Float64("hls_duration", info.Duration).Float64("direct_duration", direct.Duration).
+			Msg("the HLS copy is shorter than the direct file (segments missing); keeping the direct file")
+		return proto.MediaInfo{}, "", false
+	}
+	info.Source = sourceHLS
+	info.Size = fileSize(out)
+	log.Info().Float64("duration", info.Duration).Int("width", info.Width).Int("height", info.Height).
+		Msg("the direct file has no video; took the HLS variant, which has")
+	return info, out, true
+}
+
+// getPlaylist GETs a playlist (small, with the playlist timeout, retrying
+// network errors and 5xx/429 a few times).
+func (w *Worker) getPlaylist(ctx context.Context, t heartbeater, u *url.URL) ([]byte, error) {
+	b := Backoff{Base: w.cfg.RetryBase, Max: w.cfg.RetryMax}
+	for n := 1; ; n++ {
+		body, err := w.getSmall(ctx, u.String(), w.cfg.PlaylistTimeout, maxPlaylistLen)
+		if err == nil || !transient(err) || n >= 3 || ctx.Err() != nil {
+			return body, err
+		}
+		t.Progress()
+		wait, inline := retryWait(err, n, b, w.cfg.MaxRetryAfter)
+		if !inline {
+			return nil, err
+		}
+		if err := sleep(ctx, wait); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (w *Worker) getSmall(ctx context.Context, raw string, timeout time.Duration, limit int64) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, raw, nil)
+	if err != nil {
+		return nil, err
+	}
+	if w.cfg.UserAgent != "" {
+		req.Header.Set("User-Agent", w.cfg.UserAgent)
+	}
+	resp, err := w.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, &StatusError{Code: resp.StatusCode, URL: redact(raw),
+			RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(body)) > limit {
+		return nil, fmt.Errorf("GET %s: over %d bytes", redact(raw), limit)
+	}
+	return body, nil
+}
