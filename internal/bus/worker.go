@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -145,6 +146,7 @@ const (
 	backoffMin      = 2 * time.Second
 	backoffMax      = 60 * time.Second
 	maxReasonLen    = 1024
+	minBeat         = 10 * time.Millisecond
 )
 
 // Run works until ctx ends, then cancels running handlers, hands their
@@ -176,7 +178,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	if r.stopWait <= 0 {
 		r.stopWait = defaultStopWait
 	}
-	r.log.Debug().Int("slots", r.slots).Dur("ack_wait", r.ackWait).Msg("worker started")
+	r.log.Debug().Int("slots", r.slots).Stringer("ack_wait", r.ackWait).Msg("worker started")
 	errs := make(chan error, r.slots)
 	var wg sync.WaitGroup
 	for range r.slots {
@@ -259,7 +261,7 @@ func (r *run) process(ctx context.Context, msg jetstream.Msg) {
 	done := make(chan error, 1)
 	go func() { done <- call(hctx, r.w.Handler, t) }()
 
-	tick := time.NewTicker(r.ackWait / 3)
+	tick := time.NewTicker(max(r.ackWait/3, minBeat))
 	defer tick.Stop()
 	seen, seenAt := t.progress.Load(), time.Now()
 	for {
@@ -284,7 +286,7 @@ func (r *run) process(ctx context.Context, msg jetstream.Msg) {
 				continue
 			}
 			cancel(ErrHung)
-			log.Warn().Dur("ack_wait", r.ackWait).
+			log.Warn().Stringer("ack_wait", r.ackWait).
 				Msg("task made no progress for a whole ack wait: canceled it as hung; it will be redelivered")
 			select {
 			case err := <-done:
@@ -312,7 +314,7 @@ func (r *run) waitHandler(done <-chan error, log zerolog.Logger) {
 	select {
 	case <-done:
 	case <-t.C:
-		log.Warn().Dur("stop_wait", r.stopWait).Msg("task did not return after cancel; leaving it behind")
+		log.Warn().Stringer("stop_wait", r.stopWait).Msg("task did not return after cancel; leaving it behind")
 	}
 }
 
@@ -350,23 +352,23 @@ func (r *run) settle(msg jetstream.Msg, t *Task, err error, log zerolog.Logger) 
 		log.Debug().Msg("task done")
 	case errors.As(err, &perr):
 		d := backoff(t.attempt)
-		log.Error().Err(err).Bytes("stack", perr.stack).Dur("retry_in", d).Msg("task panicked; retrying later")
+		log.Error().Err(err).Bytes("stack", perr.stack).Stringer("retry_in", d).Msg("task panicked; retrying later")
 		r.nak(msg, d, log)
 	case IsPermanent(err):
 		reason := err.Error()
 		if len(reason) > maxReasonLen {
-			reason = reason[:maxReasonLen]
+			reason = strings.ToValidUTF8(reason[:maxReasonLen], "")
 		}
 		if err := msg.TermWithReason(reason); err != nil {
 			log.Error().Err(err).Msg("terminating a failed task failed")
 		}
 		log.Error().Err(err).Msg("task failed permanently; terminated")
 	case errors.As(err, &retry):
-		log.Warn().Err(err).Dur("retry_in", retry.after).Msg("task asked to be retried later")
+		log.Warn().Err(err).Stringer("retry_in", retry.after).Msg("task asked to be retried later")
 		r.nak(msg, retry.after, log)
 	default:
 		d := backoff(t.attempt)
-		log.Warn().Err(err).Dur("retry_in", d).Msg("task failed; retrying later")
+		log.Warn().Err(err).Stringer("retry_in", d).Msg("task failed; retrying later")
 		r.nak(msg, d, log)
 	}
 }

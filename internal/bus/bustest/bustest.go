@@ -81,10 +81,17 @@ func Consumer(t testing.TB, js jetstream.JetStream, stream, durable string) jets
 	return c
 }
 
-// Logger is a zerolog logger writing to t.Log at debug level.
+// Logger is a zerolog logger writing to t.Log at debug level, each line
+// stamped with the time in milliseconds (key at).
 func Logger(t testing.TB) zerolog.Logger {
-	return zerolog.New(zerolog.ConsoleWriter{Out: testWriter{t}, NoColor: true, TimeFormat: "15:04:05.000"}).
-		Level(zerolog.DebugLevel).With().Timestamp().Logger()
+	return zerolog.New(zerolog.ConsoleWriter{Out: testWriter{t}, NoColor: true}).
+		Level(zerolog.DebugLevel).Hook(stamp{})
+}
+
+type stamp struct{}
+
+func (stamp) Run(e *zerolog.Event, _ zerolog.Level, _ string) {
+	e.Str("at", time.Now().Format("15:04:05.000"))
 }
 
 type testWriter struct{ t testing.TB }

@@ -1,0 +1,83 @@
+package bus_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/mtsfarm/mtsfarm/internal/bus"
+	"github.com/mtsfarm/mtsfarm/internal/bus/bustest"
+	"github.com/mtsfarm/mtsfarm/proto"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+func TestPresencePutsRenewsAndDeletes(t *testing.T) {
+	_, _, js := bustest.Start(t)
+	ctx := context.Background()
+	kv, err := js.KeyValue(ctx, proto.BucketWorkers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := time.Now().UTC()
+	p := &bus.Presence{KV: kv, Every: 100 * time.Millisecond, Log: bustest.Logger(t),
+		Info: func() proto.WorkerInfo {
+			return proto.WorkerInfo{Type: proto.TypeWorker, ID: "r1", Host: "gpu-1",
+				Roles: []string{proto.RoleRenderer}, Slots: 2, Started: started}
+		}}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- p.Run(runCtx) }()
+
+	var first uint64
+	waitFor(t, 5*time.Second, "the presence entry", func() bool {
+		e, err := kv.Get(ctx, "r1")
+		if err != nil {
+			return false
+		}
+		first = e.Revision()
+		var info proto.WorkerInfo
+		if err := json.Unmarshal(e.Value(), &info); err != nil || info.Validate() != nil {
+			t.Fatalf("entry %s: %v", e.Value(), err)
+		}
+		if info.Host != "gpu-1" || info.Seen.Before(started) {
+			t.Fatalf("entry %+v", info)
+		}
+		return true
+	})
+	waitFor(t, 5*time.Second, "the entry to be renewed", func() bool {
+		e, err := kv.Get(ctx, "r1")
+		return err == nil && e.Revision() > first
+	})
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return")
+	}
+	if _, err := kv.Get(ctx, "r1"); !errors.Is(err, jetstream.ErrKeyNotFound) {
+		t.Errorf("after Run: Get = %v, want ErrKeyNotFound", err)
+	}
+}
+
+func TestPresenceRefusesInvalidInfo(t *testing.T) {
+	_, _, js := bustest.Start(t)
+	ctx := context.Background()
+	kv, err := js.KeyValue(ctx, proto.BucketWorkers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &bus.Presence{KV: kv, Info: func() proto.WorkerInfo {
+		return proto.WorkerInfo{Type: proto.TypeWorker, ID: "Not Valid", Roles: []string{proto.RoleFetcher}}
+	}}
+	if err := p.Run(ctx); !errors.Is(err, proto.ErrInvalid) {
+		t.Errorf("Run with an invalid id: %v, want ErrInvalid", err)
+	}
+	if keys, err := kv.Keys(ctx); !errors.Is(err, jetstream.ErrNoKeysFound) {
+		t.Errorf("keys after refusing: %v, %v", keys, err)
+	}
+}
