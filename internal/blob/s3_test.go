@@ -3,8 +3,10 @@ package blob_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net/url"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -173,5 +175,27 @@ func TestS3MetadataStoredAsS3Metadata(t *testing.T) {
 	}
 	if n != 1 {
 		t.Errorf("bucket holds %d objects; want 1", n)
+	}
+}
+
+// TestS3PutStreamMemoryBounded: a streamed upload of unknown size allocates
+// far less than the stream (one part buffer plus a little per part), so it
+// never holds the object in memory. Without an explicit part size minio-go
+// would allocate a ~537 MiB buffer here.
+func TestS3PutStreamMemoryBounded(t *testing.T) {
+	s, _ := newS3(t) // part size 5 MiB
+	const size = 40 << 20
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	_, err := s.Put(context.Background(), "media/stream.ts", struct{ io.Reader }{blobtest.NewStream(9, size)}, -1, blob.PutOptions{})
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	allocated := after.TotalAlloc - before.TotalAlloc
+	t.Logf("allocated %.1f MiB to upload %d MiB", float64(allocated)/(1<<20), size>>20)
+	if allocated > size/2 {
+		t.Errorf("uploading a %d MiB stream allocated %.1f MiB; want well under the stream's size", size>>20, float64(allocated)/(1<<20))
 	}
 }
