@@ -90,11 +90,11 @@ func TestWorkerShutdownHandsTaskToAnotherWorker(t *testing.T) {
 	}
 }
 
-// With a 1s ack wait: a handler that keeps calling Progress for 3s keeps its
-// message (delivered once); one that stops is canceled as hung and its
-// message is redelivered.
+// With a 1.5s ack wait: a handler that keeps calling Progress for 2.5 ack
+// waits keeps its message (delivered once); one that stops is canceled as
+// hung and its message is redelivered.
 func TestWorkerHeartbeatsOnlyWhileProgressing(t *testing.T) {
-	const ackWait = time.Second
+	const ackWait = 1500 * time.Millisecond
 	_, nc, js := bustest.StartWith(t, bustest.WithAckWait(proto.Definitions(1), ackWait))
 	acks := watchAcks(t, nc, proto.StreamFetch)
 	cons := bustest.Consumer(t, js, proto.StreamFetch, proto.ConsumerFetchers)
@@ -111,8 +111,8 @@ func TestWorkerHeartbeatsOnlyWhileProgressing(t *testing.T) {
 			attempts[i] = append(attempts[i], task.Attempt())
 			mu.Unlock()
 			switch {
-			case i == 0: // progresses for three ack waits
-				for end := time.Now().Add(3 * ackWait); time.Now().Before(end); {
+			case i == 0: // progresses for 2.5 ack waits
+				for end := time.Now().Add(5 * ackWait / 2); time.Now().Before(end); {
 					task.Progress()
 					select {
 					case <-ctx.Done():
@@ -159,8 +159,8 @@ func TestWorkerHeartbeatsOnlyWhileProgressing(t *testing.T) {
 	if got := fmt.Sprint(attempts[1]); got != "[1 2]" {
 		t.Errorf("hung task attempts %s, want [1 2] (redelivered once)", got)
 	}
-	if n := acks.count("+WPI"); n < 6 {
-		t.Errorf("%d heartbeats for a task progressing through 3 ack waits, want >= 6 (every ack wait / 3)", n)
+	if n := acks.count("+WPI"); n < 5 {
+		t.Errorf("%d heartbeats for a task progressing through 2.5 ack waits, want >= 5 (every ack wait / 3)", n)
 	}
 	if n := acks.count("+ACK"); n != 2 {
 		t.Errorf("%d acks, want 2: %q", n, acks.all())
