@@ -199,6 +199,7 @@ func TestProvisionRefusesIncompatibleDefinitions(t *testing.T) {
 			if !errors.Is(err, bus.ErrIncompatible) {
 				t.Fatalf("Provision: %v, want an error wrapping ErrIncompatible", err)
 			}
+			t.Logf("Provision: %v", err)
 			var ie *bus.IncompatibleError
 			if !errors.As(err, &ie) || ie.Field != tc.field {
 				t.Errorf("error %#v, want an *IncompatibleError about %s", ie, tc.field)
