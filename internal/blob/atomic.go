@@ -22,8 +22,9 @@ func (c ctxReader) Read(p []byte) (int, error) {
 	return c.r.Read(p)
 }
 
-// ctxReaderAt is a ctxReader that keeps io.ReaderAt, so minio-go can still
-// upload a file's parts in parallel from sections.
+// ctxReaderAt is a ctxReader that keeps io.ReaderAt, so minio-go can upload
+// a file's parts in parallel from sections. Only for files PutFile opened:
+// minio-go reads a ReaderAt from offset 0, whatever its read position.
 type ctxReaderAt struct {
 	ctxReader
 	ra io.ReaderAt
@@ -34,13 +35,6 @@ func (c ctxReaderAt) ReadAt(p []byte, off int64) (int, error) {
 		return 0, err
 	}
 	return c.ra.ReadAt(p, off)
-}
-
-func withContext(ctx context.Context, r io.Reader) io.Reader {
-	if ra, ok := r.(io.ReaderAt); ok {
-		return ctxReaderAt{ctxReader{ctx, r}, ra}
-	}
-	return ctxReader{ctx, r}
 }
 
 // copySized copies r to w: exactly size bytes, or everything when size < 0.

@@ -162,7 +162,7 @@ func (l *Local) Put(ctx context.Context, key string, r io.Reader, size int64, op
 			os.Remove(f.Name())
 		}
 	}()
-	n, err := copySized(f, withContext(ctx, r), size)
+	n, err := copySized(f, ctxReader{ctx, r}, size)
 	if err != nil {
 		return Info{}, fmt.Errorf("putting %s: %w", key, err)
 	}

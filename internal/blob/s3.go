@@ -69,8 +69,18 @@ func (s *S3) Client() *minio.Client { return s.client }
 // Bucket is the bucket the store uses.
 func (s *S3) Bucket() string { return s.bucket }
 
-// Put implements Store.
+// Put implements Store. r is read sequentially from its current position.
 func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64, opts PutOptions) (Info, error) {
+	// ctxReader makes reads fail once ctx is done: minio-go fills a part
+	// buffer from r without looking at ctx. It also hides r's other methods,
+	// so minio-go never uses ReadAt from offset 0 on a partly read reader.
+	if size >= 0 {
+		r = io.LimitReader(r, size) // as the local store: the rest stays unread
+	}
+	return s.put(ctx, key, ctxReader{ctx, r}, size, opts)
+}
+
+func (s *S3) put(ctx context.Context, key string, r io.Reader, size int64, opts PutOptions) (Info, error) {
 	if err := checkKey("putting", key); err != nil {
 		return Info{}, err
 	}
@@ -91,9 +101,7 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64, opts 
 		popts.ConcurrentStreamParts = true
 		popts.NumThreads = s.threads
 	}
-	// withContext makes reads fail once ctx is done: minio-go fills a part
-	// buffer from r without looking at ctx.
-	up, err := s.client.PutObject(ctx, s.bucket, key, withContext(ctx, r), size, popts)
+	up, err := s.client.PutObject(ctx, s.bucket, key, r, size, popts)
 	if err != nil {
 		if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
 			err = fmt.Errorf("%w: %w", cerr, err)
@@ -123,7 +131,7 @@ func (s *S3) PutFile(ctx context.Context, key, path string, opts PutOptions) (In
 	if !fi.Mode().IsRegular() {
 		return Info{}, fmt.Errorf("putting %s: %s is not a regular file", key, path)
 	}
-	return s.Put(ctx, key, f, fi.Size(), opts)
+	return s.put(ctx, key, ctxReaderAt{ctxReader{ctx, f}, f}, fi.Size(), opts)
 }
 
 // Get implements Store.

@@ -210,6 +210,20 @@ func testPutGetKnownSize(t *testing.T, s blob.Store) {
 		t.Errorf("Exists = %v, %v; want true, nil", ok, err)
 	}
 
+	// A reader is read from its current position, also when it could be
+	// read at offsets and the object takes several parts.
+	big := data(11, StreamSize)
+	r := bytes.NewReader(big)
+	if _, err := r.Seek(100, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Put(context.Background(), "seeked", r, int64(len(big)-100), blob.PutOptions{}); err != nil {
+		t.Fatalf("Put of a partly read reader: %v", err)
+	}
+	if got, _ := get(t, s, "seeked"); !bytes.Equal(got, big[100:]) {
+		t.Errorf("Put of a reader positioned at 100 stored %d bytes that are not the reader's rest", len(got))
+	}
+
 	// An empty object is an object.
 	put(t, s, "empty", nil, blob.PutOptions{})
 	if got, info := get(t, s, "empty"); len(got) != 0 || info.Size != 0 {
@@ -247,6 +261,15 @@ func testPutStreamUnknownSize(t *testing.T, s blob.Store) {
 }
 
 func testPutShortReader(t *testing.T, s blob.Store) {
+	// A longer reader: exactly size bytes are stored.
+	long := strings.NewReader("abcdef")
+	if _, err := s.Put(context.Background(), "long", long, 3, blob.PutOptions{}); err != nil {
+		t.Fatalf("Put of 3 bytes from a longer reader: %v", err)
+	}
+	if got, info := get(t, s, "long"); string(got) != "abc" || info.Size != 3 {
+		t.Errorf("Put(size 3) of \"abcdef\" stored %q", got)
+	}
+
 	_, err := s.Put(context.Background(), "short", bytes.NewReader(make([]byte, 500)), 1000, blob.PutOptions{})
 	if err == nil {
 		t.Fatal("Put of 500 bytes announced as 1000 succeeded")
@@ -255,7 +278,9 @@ func testPutShortReader(t *testing.T, s blob.Store) {
 }
 
 func testPutFile(t *testing.T, s blob.Store) {
-	want := data(3, 300<<10)
+	// Larger than two S3 parts at the minimum part size: S3 stores upload
+	// it as a parallel multipart upload from file sections.
+	want := data(3, StreamSize)
 	path := filepath.Join(t.TempDir(), "unit.ts")
 	if err := os.WriteFile(path, want, 0o644); err != nil {
 		t.Fatal(err)
