@@ -15,9 +15,15 @@ import (
 // that resolves to a public address when the URL is checked and to a private
 // one when the connection is made (DNS rebinding) is still refused.
 type guardedDialer struct {
-	policy   *Policy
-	dialer   net.Dialer
-	resolver *net.Resolver
+	policy *Policy
+	dialer net.Dialer
+	// lookup resolves a name (net.DefaultResolver.LookupNetIP; tests
+	// substitute a resolver that answers what a rebinding DNS would).
+	lookup func(ctx context.Context, host string) ([]netip.Addr, error)
+}
+
+func systemLookup(ctx context.Context, host string) ([]netip.Addr, error) {
+	return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 }
 
 func (g *guardedDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -33,7 +39,7 @@ func (g *guardedDialer) DialContext(ctx context.Context, network, addr string) (
 	if a, err := netip.ParseAddr(host); err == nil {
 		addrs = []netip.Addr{a}
 	} else {
-		addrs, err = g.resolver.LookupNetIP(ctx, "ip", host)
+		addrs, err = g.lookup(ctx, host)
 		if err != nil {
 			return nil, fmt.Errorf("resolving %s: %w", host, err)
 		}
@@ -65,9 +71,12 @@ func (g *guardedDialer) DialContext(ctx context.Context, network, addr string) (
 // the file, for Range resume), and every redirect re-checked with the Policy.
 // There is no overall timeout (chunks are hundreds of MB); downloads watch
 // for stalls instead.
-func newHTTPClient(p *Policy, connectTimeout time.Duration) *http.Client {
+func newHTTPClient(p *Policy, connectTimeout time.Duration, lookup func(context.Context, string) ([]netip.Addr, error)) *http.Client {
+	if lookup == nil {
+		lookup = systemLookup
+	}
 	d := &guardedDialer{policy: p, dialer: net.Dialer{Timeout: connectTimeout, KeepAlive: 30 * time.Second},
-		resolver: net.DefaultResolver}
+		lookup: lookup}
 	tr := &http.Transport{
 		Proxy:                 nil,
 		DialContext:           d.DialContext,

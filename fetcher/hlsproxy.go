@@ -62,6 +62,9 @@ func startHLSProxy(p *hlsProxy) (*hlsProxy, error) {
 	return p, nil
 }
 
+// Base is the proxy's own URL (http://127.0.0.1:PORT).
+func (p *hlsProxy) Base() string { return p.base }
+
 // Close stops the proxy and its open responses.
 func (p *hlsProxy) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -108,6 +111,10 @@ func (p *hlsProxy) upstream(r *http.Request) (string, error) {
 	}
 	rest, ok := strings.CutPrefix(r.URL.EscapedPath(), proxyPrefix)
 	if !ok {
+		if r.URL.IsAbs() && "http://"+r.URL.Host != p.base { // a proxy-form request for another host
+			return "", fmt.Errorf("%w: ffmpeg asked for %s, which the playlists do not lead to through the proxy",
+				ErrHostNotAllowed, redactURL(r.URL))
+		}
 		return "", fmt.Errorf("%w: unknown proxy path %q", ErrHostNotAllowed, r.URL.Path)
 	}
 	scheme, rest, ok := strings.Cut(rest, "/")
@@ -138,7 +145,8 @@ func (p *hlsProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusForbidden)
 		return
 	}
-	resp, err := p.do(r, raw)
+	playlist := looksLikePlaylist(r.URL.Path, "")
+	resp, err := p.do(r, raw, !playlist)
 	if err != nil {
 		if errors.Is(err, ErrHostNotAllowed) {
 			p.refuse(err)
@@ -148,7 +156,7 @@ func (p *hlsProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer resp.Body.Close()
-	if looksLikePlaylist(r.URL.Path, resp.Header.Get("Content-Type")) && resp.StatusCode == http.StatusOK {
+	if (playlist || looksLikePlaylist(r.URL.Path, resp.Header.Get("Content-Type"))) && resp.StatusCode == http.StatusOK {
 		body, err := io.ReadAll(io.LimitReader(resp.Body, maxPlaylistLen+1))
 		if err != nil || len(body) > maxPlaylistLen {
 			http.Error(w, "reading the playlist failed or it is over 4 MiB", http.StatusBadGateway)
@@ -189,15 +197,16 @@ func (p *hlsProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // do sends the upstream request, retrying network errors and 5xx/429 before
-// any byte went to ffmpeg.
-func (p *hlsProxy) do(r *http.Request, raw string) (*http.Response, error) {
+// any byte went to ffmpeg. ranges passes ffmpeg's Range on; a playlist is
+// always fetched whole (it is rewritten, so byte offsets would not match).
+func (p *hlsProxy) do(r *http.Request, raw string, ranges bool) (*http.Response, error) {
 	for n := 1; ; n++ {
 		req, err := http.NewRequestWithContext(r.Context(), r.Method, raw, nil)
 		if err != nil {
 			return nil, err
 		}
 		for _, h := range []string{"Range", "If-Range"} {
-			if v := r.Header.Get(h); v != "" {
+			if v := r.Header.Get(h); v != "" && ranges {
 				req.Header.Set(h, v)
 			}
 		}
@@ -239,13 +248,17 @@ func looksLikePlaylist(path, contentType string) bool {
 }
 
 // hlsArgs is the ffmpeg argv (without the program) that copies the HLS
-// stream at input into an MP4 at output: video and audio streams only (HLS
-// may carry ID3 data streams MP4 cannot hold), no re-encoding, and only the
-// http and tcp protocols (input is the loopback proxy).
-func hlsArgs(input, output string) []string {
+// stream at input (a URL on the loopback proxy at proxy) into an MP4 at
+// output: video and audio streams only (HLS may carry ID3 data streams MP4
+// cannot hold), no re-encoding, and only the http and tcp protocols.
+// -http_proxy names the same proxy, so an http_proxy from the environment
+// (which ffmpeg honours, also for HLS segments) cannot send ffmpeg's
+// requests anywhere else.
+func hlsArgs(proxy, input, output string) []string {
 	return []string{
 		"-v", "warning",
 		"-protocol_whitelist", "http,tcp",
+		"-http_proxy", proxy,
 		"-rw_timeout", "30000000",
 		"-i", input,
 		"-map", "0:v?", "-map", "0:a?",

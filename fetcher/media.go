@@ -200,7 +200,7 @@ func (w *Worker) tryHLS(ctx context.Context, t heartbeater, task proto.FetchTask
 	defer proxy.Close()
 	rep.reset()
 	out := filepath.Join(dir, "hls.mp4")
-	err = w.deps.FFmpeg.Run(ctx, hlsArgs(proxy.URL(pu.String()), out), func(p ffmpegProgress) { t.Progress() })
+	err = w.deps.FFmpeg.Run(ctx, hlsArgs(proxy.Base(), proxy.URL(pu.String()), out), func(p ffmpegProgress) { t.Progress() })
 	if ctx.Err() != nil {
 		return proto.MediaInfo{}, "", false
 	}

@@ -48,7 +48,7 @@ func New(cfg Config, deps Deps) (*Worker, error) {
 		return nil, err
 	}
 	log := deps.Log.With().Str("worker", cfg.WorkerID).Logger()
-	client := newHTTPClient(policy, cfg.ConnectTimeout)
+	client := newHTTPClient(policy, cfg.ConnectTimeout, nil)
 	mc := mts.NewClient(log)
 	mc.HTTP = client
 	// The flow request heartbeats while it waits (see resolve), but keep
