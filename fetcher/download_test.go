@@ -387,7 +387,7 @@ func TestRetryAfterAndBackoff(t *testing.T) {
 	for in, want := range map[string]time.Duration{
 		"": 0, "5": 5 * time.Second, "-3": 0, "soon": 0,
 		now.Add(90 * time.Second).Format(http.TimeFormat): 90 * time.Second,
-		now.Add(-time.Hour).Format(http.TimeFormat):      0,
+		now.Add(-time.Hour).Format(http.TimeFormat):       0,
 	} {
 		if got := parseRetryAfter(in, now); got != want {
 			t.Errorf("parseRetryAfter(%q) = %s, want %s", in, got, want)

@@ -20,13 +20,13 @@ import (
 
 func TestPlaylistHasVideo(t *testing.T) {
 	for body, want := range map[string]bool{
-		"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nv1/chunklist.m3u8\n":                      true, // cyberb's rule
-		"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1,RESOLUTION=640x360\nchunklist.m3u8\n":      true,
+		"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nv1/chunklist.m3u8\n":                       true, // cyberb's rule
+		"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1,RESOLUTION=640x360\nchunklist.m3u8\n":       true,
 		"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1,CODECS=\"avc1.42e01e,mp4a.40.2\"\nc.m3u8\n": true,
 		"#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1,CODECS=\"mp4a.40.2\"\na1/chunklist.m3u8\n":  false,
-		"#EXTM3U\n#EXTINF:10,\nseg0.ts\n":                                                  false,
-		"<html>v1/ RESOLUTION=640x360</html>":                                              false, // not a playlist
-		"":                                                                                 false,
+		"#EXTM3U\n#EXTINF:10,\nseg0.ts\n":                                                   false,
+		"<html>v1/ RESOLUTION=640x360</html>":                                               false, // not a playlist
+		"":                                                                                  false,
 	} {
 		if got := playlistHasVideo([]byte(body)); got != want {
 			t.Errorf("playlistHasVideo(%q) = %v, want %v", body, got, want)
