@@ -29,6 +29,9 @@ type clip struct {
 
 type testMedia struct {
 	red, green, blue, yellow, cyan, slide clip
+	// turn is red with 440 Hz for 3 s, then blue with 1320 Hz for 3 s:
+	// what a unit shows and hears of it proves where it was seeked.
+	turn clip
 }
 
 var (
@@ -116,6 +119,14 @@ func makeMedia(r *ffmpeg.Runner, dir string) (testMedia, error) {
 		}
 	}
 	if err := r.Run(ctx, []string{"-v", "error", "-i", "concat:" + parts[0] + "|" + parts[1], "-c", "copy", m.cyan.path}, nil); err != nil {
+		return m, err
+	}
+	m.turn = clip{path: filepath.Join(dir, "turn.mp4"), rgb: rgbOf("blue"), tone: 1320, rate: 48000, w: 320, h: 180, secs: 6, audio: true}
+	if err := r.Run(ctx, []string{"-v", "error",
+		"-f", "lavfi", "-i", "color=c=red:s=320x180:r=25:d=3", "-f", "lavfi", "-i", "color=c=blue:s=320x180:r=25:d=3",
+		"-f", "lavfi", "-i", "sine=f=440:r=48000:d=3", "-f", "lavfi", "-i", "sine=f=1320:r=48000:d=3",
+		"-filter_complex", "[0:v][2:a][1:v][3:a]concat=n=2:v=1:a=1[v][a]", "-map", "[v]", "-map", "[a]",
+		"-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-pix_fmt", "yuv420p", "-c:a", "aac", "-ac", "2", m.turn.path}, nil); err != nil {
 		return m, err
 	}
 	m.slide = clip{path: filepath.Join(dir, "slide.png"), rgb: rgbOf("magenta"), w: 400, h: 300}
