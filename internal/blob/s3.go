@@ -13,6 +13,8 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/mtsfarm/mtsfarm/proto"
 )
 
 // S3 is a Store in an S3 bucket through minio-go (MinIO or any S3 service).
@@ -194,6 +196,9 @@ func (s *S3) List(ctx context.Context, prefix string) ([]Info, error) {
 	for oi := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
 		if oi.Err != nil {
 			return nil, fmt.Errorf("listing %q: %w", prefix, s.classify(oi.Err))
+		}
+		if proto.ValidKey(oi.Key) != nil {
+			continue // written by something else; no method could reach it
 		}
 		out = append(out, Info{Key: oi.Key, Size: oi.Size, ModTime: oi.LastModified})
 	}

@@ -55,7 +55,8 @@ type Server struct {
 	done    chan struct{} // closed when the process has exited
 	exitErr error         // valid after done
 	dir     string        // data and log files
-	ownDir  bool          // dir is removed by Stop
+	logPath string
+	ownDir  bool // dir is removed by Stop
 	buckets atomic.Int64
 	stop    sync.Once
 }
@@ -68,7 +69,12 @@ func Start(t testing.TB) *Server {
 	if err != nil {
 		t.Fatalf("starting minio: %v", err)
 	}
-	t.Cleanup(srv.Stop)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("minio log (%s):\n%s", srv.Endpoint, srv.LogTail())
+		}
+		srv.Stop()
+	})
 	return srv
 }
 
@@ -123,8 +129,8 @@ func launch(bin, dir string, port int) (*Server, error) {
 		SecretKey: randHex(20),
 		done:      make(chan struct{}),
 	}
-	logPath := filepath.Join(dir, "minio.log")
-	logf, err := os.Create(logPath)
+	srv.logPath = filepath.Join(dir, "minio.log")
+	logf, err := os.Create(srv.logPath)
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +155,7 @@ func launch(bin, dir string, port int) (*Server, error) {
 
 	if err := srv.waitReady(30 * time.Second); err != nil {
 		srv.Stop()
-		tail := logTail(logPath)
+		tail := srv.LogTail()
 		if portTaken.MatchString(tail) {
 			return nil, fmt.Errorf("%w: %s: %s", errPortTaken, srv.Endpoint, tail)
 		}
@@ -166,40 +172,41 @@ var portTaken = regexp.MustCompile(`(?i)already in use|address in use`)
 func (s *Server) waitReady(limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	hc := &http.Client{Timeout: time.Second}
+	c, err := s.client()
+	if err != nil {
+		return err
+	}
+	lastErr := errors.New("no answer")
 	for {
 		select {
 		case <-s.done:
 			return fmt.Errorf("minio exited before it was ready: %v", s.exitErr)
 		default:
 		}
-		resp, err := hc.Get("http://" + s.Endpoint + "/minio/health/ready")
-		if err == nil {
+		if resp, err := hc.Get("http://" + s.Endpoint + "/minio/health/ready"); err != nil {
+			lastErr = err
+		} else {
 			resp.Body.Close()
+			lastErr = fmt.Errorf("health check: %s", resp.Status)
 			if resp.StatusCode == http.StatusOK {
-				break
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				_, err := c.ListBuckets(ctx)
+				cancel()
+				if err == nil {
+					return nil
+				}
+				lastErr = fmt.Errorf("authenticated request: %w", err)
 			}
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("not ready after %v", limit)
+			return fmt.Errorf("not ready after %v: %w", limit, lastErr)
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
-	c, err := s.client()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if _, err := c.ListBuckets(ctx); err != nil {
-		select {
-		case <-s.done:
-			return fmt.Errorf("%w: another server answered on the port", errPortTaken)
-		case <-time.After(500 * time.Millisecond):
-		}
-		return fmt.Errorf("authenticated request failed: %w", err)
-	}
-	return nil
 }
+
+// LogTail is the end of the server's log (for failing tests).
+func (s *Server) LogTail() string { return logTail(s.logPath) }
 
 // Stop stops the server: SIGTERM, then SIGKILL after 5 seconds. It is safe to
 // call more than once.
