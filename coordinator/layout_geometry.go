@@ -12,19 +12,29 @@ const (
 	maxFrameWidth              = 7680
 )
 
-// geometry picks the output size from the shown sessions: the largest-area
-// video source (probed size, or the size assumed for its kind before the
-// probe), made at least 640×360 and at most MaxHeight high keeping its
-// aspect, both even; at least MinSlidesWidth×MinSlidesHeight (scaled down to
-// fit MaxHeight) when the recording has slides. known reports whether every
-// shown session was probed, i.e. whether the size is final.
-func geometry(shown []*session, hasSlides bool, o *PlanOptions) (width, height int, known bool) {
+// geometry picks the output size: the largest-area video source among the
+// sessions some window displays (probed size, or the size assumed for its
+// kind before the probe), made at least 640×360 and at most MaxHeight high
+// keeping its aspect, both even; at least MinSlidesWidth×MinSlidesHeight
+// (scaled down to fit MaxHeight) when the recording has slides.
+//
+// Choice: a source no window displays (a feed shorter than MinWindow, a
+// fifth webcam beside a slide, a second screenshare) does not set the size:
+// its pixels are never on screen.
+//
+// known reports whether every session that can be shown was probed (or is
+// absent), i.e. whether the size is final: a probe can change a session's
+// size, kind or span and so what the windows display.
+func geometry(shown []*session, displayed map[string]bool, hasSlides bool, o *PlanOptions) (width, height int, known bool) {
 	known = true
 	var best *session
 	var bestArea int64
 	for _, s := range shown {
 		if !s.probed {
 			known = false
+		}
+		if !displayed[s.id] {
+			continue
 		}
 		w, h := s.size()
 		if a := int64(w) * int64(h); a > bestArea {

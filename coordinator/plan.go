@@ -159,14 +159,22 @@ func Plan(flow *mts.Flow, opts PlanOptions) (*proto.Plan, error) {
 			refs = append(refs, slideRef{id: sl.id, url: sl.url})
 		}
 	}
-	width, height, known := geometry(shown, len(slides) > 0, &o)
-	spans := buildSpans(shown, slides, duration)
+	units := cutUnits(buildSpans(shown, slides, duration), shown, refs, duration, o.UnitSeconds)
+	displayed := map[string]bool{}
+	for _, u := range units {
+		for _, w := range u.Windows {
+			for _, id := range append(append([]string{w.Main, w.Pip}, w.Column...), w.Grid...) {
+				displayed[id] = true
+			}
+		}
+	}
+	width, height, known := geometry(shown, displayed, len(slides) > 0, &o)
 
 	p := &proto.Plan{
 		Type: proto.TypePlan, Title: flow.Name, Duration: duration, Width: width, Height: height, FPS: o.FPS,
 		UnitSeconds: o.UnitSeconds, GeometryKnown: known,
 		Sessions:    make([]proto.PlanSession, 0, len(sessions)),
-		Units:       cutUnits(spans, shown, refs, duration, o.UnitSeconds),
+		Units:       units,
 		AudioTracks: []proto.AudioTrack{},
 		Slides:      make([]proto.PlanSlide, 0, len(slides)),
 	}

@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"math"
+	"strings"
 
 	"github.com/mtsfarm/mtsfarm/proto"
 )
@@ -40,7 +41,7 @@ const (
 func place(s *session, duration float64, opts *PlanOptions, w *warnings) bool {
 	probe, perr := probeOf(opts, s.id)
 	if perr != nil {
-		s.absent = "its probe shows no usable media: " + perr.Error()
+		s.absent = "its probe shows no usable media (" + strings.TrimPrefix(perr.Error(), proto.ErrInvalid.Error()+": ") + ")"
 	}
 	if reason, ok := opts.Absent[s.id]; ok {
 		if reason == "" {
@@ -76,13 +77,10 @@ func place(s *session, duration float64, opts *PlanOptions, w *warnings) bool {
 	if s.apiDuration > 0 {
 		end = math.Min(end, s.rawStart+s.apiDuration)
 	}
+	short := false // the media ends before the flow says it does
 	if probe != nil {
-		real := s.rawStart + probe.Duration
-		if real < end {
-			if s.apiDuration > 0 && probe.Duration < s.apiDuration-1 {
-				w.add("session %s: the media is %s long, the flow says %s; it ends at %s", s.id,
-					secs(probe.Duration), secs(s.apiDuration), secs(math.Max(real, 0)))
-			}
+		if real := s.rawStart + probe.Duration; real < end {
+			short = s.apiDuration > 0 && probe.Duration < s.apiDuration-1
 			end = real
 		}
 	}
@@ -100,9 +98,12 @@ func place(s *session, duration float64, opts *PlanOptions, w *warnings) bool {
 		return false
 	}
 	if !s.hasVideo && !s.hasAudio && s.absent == "" {
-		w.add("session %s has neither video nor audio (conference flags at its start%s); it is left out",
-			s.id, map[bool]string{true: " and its probe", false: ""}[s.probed])
+		w.add("session %s has neither video nor audio (by its conference flags at its start, and its probe when probed); it is left out", s.id)
 		return false
+	}
+	if short {
+		w.add("session %s: the media is %s long, the flow says %s; it ends at %s", s.id,
+			secs(probe.Duration), secs(s.apiDuration), secs(s.end))
 	}
 	if s.absent != "" {
 		w.add("session %s (%s) is not shown or heard: %s", s.id, s.url, s.absent)
