@@ -122,9 +122,9 @@ func TestLectureWithSlides(t *testing.T) {
 		{at: 3, layout: "slides", shown: "s0"},
 		{at: 6, layout: "slides", shown: "lect,s0"}, // admins first, though s0 started earlier
 		{at: 450, layout: "slides", slide: "slide_2"},
-		{at: 650, layout: "presenter", main: "lect", pip: "s0"}, // presentation ended
+		{at: 650, layout: "presenter", main: "lect", pip: "s0"},                        // presentation ended
 		{at: 930, layout: "slides", shown: "lect,s0,s2,s3", audio: "s0,lect,s2,s3,s4"}, // at most 4 in the column; s4 heard
-		{at: 1150, layout: "single", main: "lect"},                                       // presentation.delete
+		{at: 1150, layout: "single", main: "lect"},                                     // presentation.delete
 		{at: 1197, layout: "gap"},
 	})
 	if ids := []string{p.Slides[1].ID, p.Slides[3].ID}; ids[0] != ids[1] || p.Slides[1].URL != p.Slides[3].URL {
