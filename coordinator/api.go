@@ -1,0 +1,428 @@
+package coordinator
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/mtsfarm/mtsfarm/internal/bus"
+	"github.com/mtsfarm/mtsfarm/internal/mts"
+	"github.com/mtsfarm/mtsfarm/proto"
+)
+
+// apiError is an error with the status code the API answers with.
+type apiError struct {
+	code int
+	msg  string
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+func badRequest(format string, args ...any) error {
+	return &apiError{code: 400, msg: fmt.Sprintf(format, args...)}
+}
+
+// startService registers the micro service "mtsfarm" with its endpoints
+// mtsfarm.api.submit|status|list|cancel|retry.
+func (c *Coordinator) startService(ctx context.Context) (micro.Service, error) {
+	svc, err := micro.AddService(c.nc, micro.Config{
+		Name: proto.ServiceName, Version: proto.ServiceVersion,
+		Description: "mtsfarm job API: submit MTS Link recordings, follow and manage jobs",
+		Metadata:    map[string]string{"worker": c.cfg.WorkerID},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("starting the %s micro service: %w", proto.ServiceName, err)
+	}
+	g := svc.AddGroup(proto.SubjectAPI)
+	endpoints := []struct {
+		name string
+		fn   func(context.Context, []byte) (any, error)
+		desc string
+	}{
+		{"submit", c.apiSubmit, `submit {"url": "…"} or {"urls": […]}; answers the job ids`},
+		{"status", c.apiStatus, `one job {"job": "<id>"}, or every job`},
+		{"list", c.apiList, `job summaries, newest first {"state": "failed", "limit": 20}`},
+		{"cancel", c.apiCancel, `cancel {"job": "<id>"}`},
+		{"retry", c.apiRetry, `retry the failed parts of {"job": "<id>"}`},
+	}
+	for _, e := range endpoints {
+		fn := e.fn
+		h := micro.ContextHandler(ctx, func(ctx context.Context, req micro.Request) { c.respond(ctx, req, fn) })
+		if err := g.AddEndpoint(e.name, h, micro.WithEndpointMetadata(map[string]string{"description": e.desc})); err != nil {
+			svc.Stop()
+			return nil, fmt.Errorf("adding endpoint %s: %w", e.name, err)
+		}
+	}
+	return svc, nil
+}
+
+func (c *Coordinator) respond(ctx context.Context, req micro.Request, fn func(context.Context, []byte) (any, error)) {
+	reply, err := fn(ctx, req.Data())
+	if err != nil {
+		code := 500
+		var ae *apiError
+		switch {
+		case errors.As(err, &ae):
+			code = ae.code
+		case errors.Is(err, ErrJobNotFound):
+			code = 404
+		}
+		body, _ := json.Marshal(proto.APIError{Type: proto.TypeAPIError, Code: code, Error: err.Error()})
+		if rerr := req.Error(fmt.Sprint(code), err.Error(), body); rerr != nil {
+			c.log.Warn().Err(rerr).Msg("answering an API request")
+		}
+		return
+	}
+	if err := req.RespondJSON(reply); err != nil {
+		c.log.Warn().Err(err).Msg("answering an API request")
+	}
+}
+
+// decodeStrict decodes a request body into v, rejecting unknown fields and
+// wrong types with a message that names the field.
+func decodeStrict(data []byte, v any, example string) error {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return badRequest("empty request: send JSON such as %s", example)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil {
+		if dec.More() {
+			return badRequest("trailing data after the JSON object: send one object such as %s", example)
+		}
+		var extra any
+		if dec.Decode(&extra) != io.EOF {
+			return badRequest("trailing data after the JSON object: send one object such as %s", example)
+		}
+		return nil
+	}
+	var te *json.UnmarshalTypeError
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &te):
+		return badRequest("field %q must be %s, got %s: send JSON such as %s", te.Field, jsonKind(te.Type.Kind().String()), te.Value, example)
+	case errors.As(err, &se):
+		return badRequest("not valid JSON (%v): send JSON such as %s", se, example)
+	case strings.HasPrefix(err.Error(), "json: unknown field"):
+		return badRequest("%s: the known fields are in the README; send JSON such as %s", strings.TrimPrefix(err.Error(), "json: "), example)
+	}
+	return badRequest("reading the request: %v; send JSON such as %s", err, example)
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "a string"
+	case "slice":
+		return "a list"
+	case "bool":
+		return "true or false"
+	case "struct", "map":
+		return "an object"
+	}
+	return "a number"
+}
+
+const submitExample = `{"url": "https://my.mts-link.ru/1/2/record-new/3/record-file/4"}`
+
+func (c *Coordinator) apiSubmit(ctx context.Context, data []byte) (any, error) {
+	var req proto.SubmitRequest
+	if err := decodeStrict(data, &req, submitExample); err != nil {
+		return nil, err
+	}
+	return c.Submit(ctx, req)
+}
+
+// Submit validates a submission and creates (or finds) one job per URL.
+// Every URL is checked before anything is created: a request with one bad
+// URL creates nothing.
+func (c *Coordinator) Submit(ctx context.Context, req proto.SubmitRequest) (proto.SubmitReply, error) {
+	if err := req.Validate(); err != nil {
+		return proto.SubmitReply{}, badRequest("%s", strings.TrimPrefix(err.Error(), proto.ErrInvalid.Error()+": "))
+	}
+	specs := req.Specs()
+	recs := make([]mts.Recording, len(specs))
+	for i, s := range specs {
+		rec, err := c.parser.Parse(s.URL)
+		if err != nil {
+			return proto.SubmitReply{}, badRequest("url %d: %v", i+1, err)
+		}
+		recs[i] = rec
+		specs[i].URL = rec.URL
+	}
+	reply := proto.SubmitReply{Type: proto.TypeSubmitReply}
+	for i, s := range specs {
+		sj, err := c.createJob(ctx, s, recs[i])
+		if err != nil {
+			return reply, err
+		}
+		reply.Jobs = append(reply.Jobs, sj)
+	}
+	return reply, nil
+}
+
+func recordingKey(r mts.Recording) string {
+	return r.Base + "|" + r.EventSessionID + "|" + r.RecordFileID
+}
+
+func (c *Coordinator) createJob(ctx context.Context, s proto.JobSpec, rec mts.Recording) (proto.SubmittedJob, error) {
+	id := newJobID()
+	ident := identity(recordingKey(rec), s)
+	if s.Force {
+		if err := c.jobs.setIndex(ctx, ident, id); err != nil {
+			return proto.SubmittedJob{}, err
+		}
+	} else {
+		holder, err := c.jobs.claimIndex(ctx, ident, id)
+		if err != nil {
+			return proto.SubmittedJob{}, err
+		}
+		if holder != id {
+			j, _, err := c.jobs.get(ctx, holder)
+			if err == nil {
+				if s.SessionCookie != "" && j.State == proto.StateFailed && j.Spec.SessionCookie == "" {
+					c.log.Info().Str("job_id", j.ID).Msg("submission repeats a failed job; retry it with `mtsfarm retry`")
+				}
+				return proto.SubmittedJob{ID: j.ID, URL: j.Spec.URL, Existing: true, State: j.State}, nil
+			}
+			if !errors.Is(err, ErrJobNotFound) {
+				return proto.SubmittedJob{}, err
+			}
+			id = holder // claimed by a submit that died before creating the record
+		}
+	}
+	now := c.now().UTC()
+	j := &proto.Job{Type: proto.TypeJob, ID: id, Spec: s, Recording: recordingKey(rec), State: proto.StateQueued,
+		Created: now, Updated: now}
+	if err := c.jobs.create(ctx, j); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+		return proto.SubmittedJob{}, err
+	}
+	c.event(ctx, proto.Event{Job: id, Kind: proto.EventState, State: proto.StateQueued, Message: "submitted " + rec.Redacted()})
+	jj, err := c.advance(ctx, id, nil, false)
+	if err != nil {
+		return proto.SubmittedJob{}, err
+	}
+	c.log.Info().Str("job_id", id).Str("url", rec.Redacted()).Msg("job submitted")
+	return proto.SubmittedJob{ID: id, URL: s.URL, State: jj.State}, nil
+}
+
+func (c *Coordinator) decodeJobRequest(data []byte, needJob bool) (proto.JobRequest, error) {
+	var req proto.JobRequest
+	if len(bytes.TrimSpace(data)) > 0 || needJob {
+		if err := decodeStrict(data, &req, `{"job": "<id>"}`); err != nil {
+			return req, err
+		}
+	}
+	if err := req.Validate(); err != nil {
+		return req, badRequest("%s", strings.TrimPrefix(err.Error(), proto.ErrInvalid.Error()+": "))
+	}
+	if needJob && req.Job == "" {
+		return req, badRequest(`give the job id: {"job": "<id>"}`)
+	}
+	return req, nil
+}
+
+// publicJob is a job record as the API shows it: without the cookie.
+func publicJob(j *proto.Job) *proto.Job {
+	cp := *j
+	cp.Spec = j.Spec.Redacted()
+	return &cp
+}
+
+func (c *Coordinator) apiStatus(ctx context.Context, data []byte) (any, error) {
+	req, err := c.decodeJobRequest(data, false)
+	if err != nil {
+		return nil, err
+	}
+	if req.Job != "" {
+		j, _, err := c.jobs.get(ctx, req.Job)
+		if err != nil {
+			return nil, err
+		}
+		return publicJob(j), nil
+	}
+	jobs, err := c.filteredJobs(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*proto.Job, 0, len(jobs))
+	for _, j := range jobs {
+		out = append(out, publicJob(j))
+	}
+	return out, nil
+}
+
+func (c *Coordinator) filteredJobs(ctx context.Context, req proto.JobRequest) ([]*proto.Job, error) {
+	jobs, err := c.jobs.list(ctx)
+	if err != nil {
+		return nil, err
+	}
+	limit := req.Limit
+	if limit == 0 {
+		limit = 100
+	}
+	var out []*proto.Job
+	for _, j := range jobs {
+		if req.State != "" && j.State != req.State {
+			continue
+		}
+		if len(out) == limit {
+			break
+		}
+		out = append(out, j)
+	}
+	return out, nil
+}
+
+// JobSummary is one line of mtsfarm.api.list.
+type JobSummary struct {
+	ID       string         `json:"id"`
+	State    proto.JobState `json:"state"`
+	Title    string         `json:"title,omitempty"`
+	URL      string         `json:"url"`
+	Progress proto.Progress `json:"progress"`
+	Output   string         `json:"output_key,omitempty"`
+	Error    string         `json:"error,omitempty"`
+	Created  string         `json:"created"`
+}
+
+func (c *Coordinator) apiList(ctx context.Context, data []byte) (any, error) {
+	req, err := c.decodeJobRequest(data, false)
+	if err != nil {
+		return nil, err
+	}
+	jobs, err := c.filteredJobs(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]JobSummary, 0, len(jobs))
+	for _, j := range jobs {
+		out = append(out, JobSummary{ID: j.ID, State: j.State, Title: j.Title, URL: j.Spec.URL, Progress: j.Progress,
+			Output: j.OutputKey, Error: j.Error, Created: j.Created.Format("2006-01-02T15:04:05Z07:00")})
+	}
+	return out, nil
+}
+
+func (c *Coordinator) apiCancel(ctx context.Context, data []byte) (any, error) {
+	req, err := c.decodeJobRequest(data, true)
+	if err != nil {
+		return nil, err
+	}
+	j, err := c.Cancel(ctx, req.Job)
+	if err != nil {
+		return nil, err
+	}
+	return publicJob(j), nil
+}
+
+// Cancel stops a job: its record becomes canceled, its queued tasks are
+// purged, and workers running its tasks are told to stop (their ffmpeg
+// processes end within seconds).
+func (c *Coordinator) Cancel(ctx context.Context, id string) (*proto.Job, error) {
+	j, err := c.jobs.update(ctx, id, func(j *proto.Job) error {
+		if j.State.Terminal() {
+			return badRequest("job %s is already %s", id, j.State)
+		}
+		j.State, j.Finished, j.Updated = proto.StateCanceled, c.now().UTC(), c.now().UTC()
+		j.Progress = progress(j, c.now())
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := c.nc.Publish(proto.CancelSubject(id), nil); err != nil {
+		c.log.Warn().Err(err).Str("job_id", id).Msg("announcing cancel")
+	}
+	for stream, subject := range map[string]string{proto.StreamFetch: proto.FetchSubject(id),
+		proto.StreamRender: proto.RenderSubject(id), proto.StreamFinalize: proto.FinalizeSubject(id)} {
+		if s, err := c.js.Stream(ctx, stream); err == nil {
+			if err := s.Purge(ctx, jetstream.WithPurgeSubject(subject)); err != nil {
+				c.log.Warn().Err(err).Str("job_id", id).Str("stream", stream).Msg("purging canceled tasks")
+			}
+		}
+	}
+	c.forgetFlow(id)
+	c.event(ctx, proto.Event{Job: id, Kind: proto.EventCanceled, State: proto.StateCanceled, Message: "canceled"})
+	c.log.Info().Str("job_id", id).Msg("job canceled")
+	return j, nil
+}
+
+func (c *Coordinator) apiRetry(ctx context.Context, data []byte) (any, error) {
+	req, err := c.decodeJobRequest(data, true)
+	if err != nil {
+		return nil, err
+	}
+	j, err := c.Retry(ctx, req.Job)
+	if err != nil {
+		return nil, err
+	}
+	return publicJob(j), nil
+}
+
+// Retry restarts the failed parts of a failed (or canceled) job with a new
+// generation: failed units are rendered again by any renderer, a failed
+// resolve is asked again; everything stored is kept.
+func (c *Coordinator) Retry(ctx context.Context, id string) (*proto.Job, error) {
+	_, err := c.jobs.update(ctx, id, func(j *proto.Job) error {
+		if j.State != proto.StateFailed && j.State != proto.StateCanceled {
+			return badRequest("job %s is %s; only failed or canceled jobs can be retried", id, j.State)
+		}
+		j.Generation++
+		j.Error = ""
+		j.Finished = time.Time{}
+		for i := range j.Units {
+			u := &j.Units[i]
+			if u.State != proto.TaskDone {
+				u.State, u.Generation, u.Failures, u.Error = proto.TaskPending, u.Generation+1, nil, ""
+			}
+		}
+		for i := range j.Chunks {
+			if ch := &j.Chunks[i]; !settled(ch.State) {
+				ch.State = proto.TaskPending
+			}
+		}
+		switch {
+		case j.Units == nil:
+			j.State = proto.StateQueued
+		default:
+			j.State = proto.StateFetching
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.event(ctx, proto.Event{Job: id, Kind: proto.EventState, Message: "retrying"})
+	return c.advance(ctx, id, nil, false)
+}
+
+// handleIntake takes a submission from the durable intake stream.
+func (c *Coordinator) handleIntake(ctx context.Context, t *bus.Task) error {
+	var req proto.SubmitRequest
+	if err := decodeStrict(t.Data(), &req, submitExample); err != nil {
+		c.event(ctx, proto.Event{Job: "intake", Kind: "rejected", Message: err.Error()})
+		return bus.Permanent(err)
+	}
+	reply, err := c.Submit(ctx, req)
+	var ae *apiError
+	if errors.As(err, &ae) {
+		c.event(ctx, proto.Event{Job: "intake", Kind: "rejected", Message: err.Error()})
+		return bus.Permanent(err)
+	}
+	if err != nil {
+		return err
+	}
+	for _, j := range reply.Jobs {
+		c.event(ctx, proto.Event{Job: "intake", Kind: "accepted", Message: j.ID + " " + j.URL})
+	}
+	return nil
+}

@@ -1,0 +1,198 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mtsfarm/mtsfarm/internal/blob"
+	"github.com/mtsfarm/mtsfarm/internal/bus"
+	"github.com/mtsfarm/mtsfarm/proto"
+)
+
+// handleFinalize runs a job's finalize task: fetch the units and audio-only
+// tracks to local disk (or read them in place from a local store), join and
+// mix them (Finalize), store the checked MP4 under outputs/, and mark the
+// job done. Any coordinator replica may take the task.
+func (c *Coordinator) handleFinalize(ctx context.Context, t *bus.Task) error {
+	task, err := bus.Decode[proto.FinalizeTask](t.Data())
+	if err != nil {
+		return bus.Permanent(err)
+	}
+	j, _, err := c.jobs.get(ctx, task.Job)
+	if errors.Is(err, ErrJobNotFound) {
+		return bus.Permanent(err)
+	}
+	if err != nil {
+		return err
+	}
+	if j.State != proto.StateFinalizing || j.Generation != task.Generation {
+		return nil // canceled, retried or already finished: nothing to do
+	}
+	log := c.log.With().Str("job_id", j.ID).Logger()
+	started := c.now()
+	p, err := c.planFor(ctx, j, false)
+	if err != nil {
+		return c.finalizeFailed(ctx, j.ID, err)
+	}
+	work, err := os.MkdirTemp(c.cfg.WorkDir, "mtsfarm-finalize-"+j.ID+"-")
+	if err != nil {
+		return fmt.Errorf("making finalize scratch dir: %w", err)
+	}
+	defer os.RemoveAll(work)
+
+	fetch := &fetcher{store: c.store, dir: work, heartbeat: t.Progress}
+	in := FinalizeInput{Duration: p.Duration, Title: j.Title, AudioRate: c.cfg.Encoding.AudioRate,
+		AudioChannels: c.cfg.Encoding.AudioChannels, AudioBitrate: c.cfg.AudioBitrate, FPS: p.FPS,
+		WorkDir: work, Output: filepath.Join(work, "output.mp4")}
+	for _, u := range j.Units {
+		v, err := fetch.local(ctx, u.VideoKey)
+		if err != nil {
+			return c.finalizeFailed(ctx, j.ID, err)
+		}
+		a, err := fetch.local(ctx, u.AudioKey)
+		if err != nil {
+			return c.finalizeFailed(ctx, j.ID, err)
+		}
+		in.Units = append(in.Units, UnitFiles{Video: v, Audio: a})
+	}
+	byURL := chunkByURL(j)
+	urls := sessionURLs(p)
+	for _, tr := range p.AudioTracks {
+		ch := byURL[urls[tr.Session]]
+		if ch == nil || ch.State != proto.TaskDone {
+			continue
+		}
+		path, err := fetch.local(ctx, ch.Key)
+		if err != nil {
+			return c.finalizeFailed(ctx, j.ID, err)
+		}
+		in.Tracks = append(in.Tracks, AudioTrackFile{Path: path, Start: tr.Start, Offset: tr.Offset, Duration: tr.Duration})
+	}
+	for _, s := range p.Slides {
+		title := fmt.Sprintf("Slide %d", s.Number)
+		if s.Number == 0 {
+			title = "Slide"
+		}
+		in.Chapters = append(in.Chapters, Chapter{Start: s.Start, End: s.End, Title: title})
+	}
+	var lastEvent time.Time
+	res, err := Finalize(ctx, c.ff, in, func(stage string, frac float64) {
+		t.Progress()
+		if now := c.now(); now.Sub(lastEvent) >= time.Second {
+			lastEvent = now
+			c.event(ctx, proto.Event{Job: j.ID, Kind: proto.EventProgress, Task: "finalize",
+				Message: stage, Progress: &proto.Progress{Stage: "finalizing " + stage, Fraction: 0.9 + 0.1*frac}})
+		}
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return err // shutdown: hand the task back
+		}
+		if errors.Is(err, ErrFinalizeInput) {
+			return c.finalizeFailed(ctx, j.ID, err)
+		}
+		return err // transient (ffmpeg crash, disk): retried with backoff
+	}
+	key, err := c.outputKey(ctx, j)
+	if err != nil {
+		return err
+	}
+	info, err := c.store.PutFile(ctx, key, in.Output, blob.PutOptions{ContentType: "video/mp4",
+		Metadata: map[string]string{"job": j.ID}})
+	if err != nil {
+		return fmt.Errorf("storing the output %s: %w", key, err)
+	}
+	_, err = c.advance(ctx, j.ID, func(j *proto.Job) (bool, error) {
+		if j.State != proto.StateFinalizing || j.Generation != task.Generation {
+			return false, nil
+		}
+		now := c.now().UTC()
+		j.State, j.OutputKey, j.OutputSize, j.Finished = proto.StateDone, key, info.Size, now
+		j.Warnings = appendUnique(j.Warnings, res.Warnings...)
+		stamp(j, "finalize", now)
+		c.forgetFlow(j.ID)
+		return true, nil
+	}, false)
+	log.Info().Err(err).Str("object_key", key).Int64("bytes", info.Size).Int("tracks", res.Mixed).
+		Dur("took", c.now().Sub(started)).Msg("job finalized")
+	return err
+}
+
+// finalizeFailed fails the job with a reason and terminates the task.
+func (c *Coordinator) finalizeFailed(ctx context.Context, id string, cause error) error {
+	_, err := c.advance(ctx, id, func(j *proto.Job) (bool, error) {
+		fail(j, "finalizing: "+cause.Error(), c.now().UTC())
+		return true, nil
+	}, false)
+	if err != nil {
+		return err
+	}
+	return bus.Permanent(cause)
+}
+
+// outputKey names a job's output from the name template. When another job
+// already stored an output under that name (two lectures with the same
+// title), the job id is appended so neither is overwritten.
+func (c *Coordinator) outputKey(ctx context.Context, j *proto.Job) (string, error) {
+	tmpl := j.Spec.Name
+	if tmpl == "" {
+		tmpl = c.cfg.OutputName
+	}
+	name := renderName(tmpl, j)
+	key := proto.OutputKey(name)
+	info, err := c.store.Stat(ctx, key)
+	switch {
+	case errors.Is(err, blob.ErrNotFound):
+		return key, nil
+	case err != nil:
+		return "", fmt.Errorf("checking the output name %s: %w", key, err)
+	case info.Metadata["job"] == j.ID:
+		return key, nil
+	}
+	return proto.OutputKey(name + "_" + j.ID), nil
+}
+
+// renderName fills a name template: {title}, {job}, {session} (the event
+// session id of the recording).
+func renderName(tmpl string, j *proto.Job) string {
+	session := ""
+	if parts := strings.Split(j.Recording, "|"); len(parts) >= 2 {
+		session = parts[1]
+	}
+	title := j.Title
+	if title == "" {
+		title = "webinar"
+	}
+	return strings.NewReplacer("{title}", title, "{job}", j.ID, "{session}", session).Replace(tmpl)
+}
+
+// fetcher gives local paths for stored objects: in place for a local store,
+// downloaded into dir otherwise.
+type fetcher struct {
+	store     blob.Store
+	dir       string
+	heartbeat func()
+	mu        sync.Mutex
+	n         int
+}
+
+func (f *fetcher) local(ctx context.Context, key string) (string, error) {
+	if l, ok := f.store.(*blob.Local); ok {
+		return l.Path(key)
+	}
+	f.mu.Lock()
+	f.n++
+	path := filepath.Join(f.dir, fmt.Sprintf("in-%04d%s", f.n, filepath.Ext(key)))
+	f.mu.Unlock()
+	if _, err := f.store.GetFile(ctx, key, path); err != nil {
+		return "", fmt.Errorf("downloading %s: %w", key, err)
+	}
+	f.heartbeat()
+	return path, nil
+}
