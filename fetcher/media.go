@@ -26,7 +26,7 @@ const (
 // downloads, each validated with ffprobe; the playlist rule (playlist.go)
 // may swap in the HLS variant; the result is stored with its probe sidecar.
 func (w *Worker) media(ctx context.Context, t heartbeater, task proto.FetchTask, log zerolog.Logger) (proto.FetchResult, error) {
-	if info, ok, err := w.cached(ctx, task.Key, true, log); err != nil {
+	if info, ok, err := w.cached(ctx, t, task.Key, true, log); err != nil {
 		return proto.FetchResult{}, err
 	} else if ok {
 		return proto.FetchResult{Status: proto.FetchStored, Media: &info, Bytes: info.Size, Cached: true, Attempts: 0}, nil
@@ -52,7 +52,7 @@ func (w *Worker) media(ctx context.Context, t heartbeater, task proto.FetchTask,
 			}
 			return proto.FetchResult{}, err
 		}
-		info, err := w.validate(ctx, path, st)
+		info, err := w.validate(ctx, t, path, st)
 		if err != nil {
 			lastInvalid = err
 			log.Warn().Err(err).Int("try", attempt).Int64("bytes", st.Size).Msg("downloaded media is invalid; fetching it again")
@@ -68,7 +68,7 @@ func (w *Worker) media(ctx context.Context, t heartbeater, task proto.FetchTask,
 				return proto.FetchResult{}, ctx.Err()
 			}
 		}
-		if err := w.storeMedia(ctx, task.Key, path, info); err != nil {
+		if err := w.storeMedia(ctx, t, task.Key, path, info); err != nil {
 			return proto.FetchResult{}, err
 		}
 		return proto.FetchResult{Status: proto.FetchStored, Media: &info, Bytes: info.Size, Attempts: attempt}, nil
@@ -76,7 +76,7 @@ func (w *Worker) media(ctx context.Context, t heartbeater, task proto.FetchTask,
 	// Every direct download was undecodable: the HLS variant is the last
 	// chance before the source is planned as absent.
 	if hinfo, hpath, ok := w.tryHLS(ctx, t, task, dir, nil, rep, log); ok {
-		if err := w.storeMedia(ctx, task.Key, hpath, hinfo); err != nil {
+		if err := w.storeMedia(ctx, t, task.Key, hpath, hinfo); err != nil {
 			return proto.FetchResult{}, err
 		}
 		return proto.FetchResult{Status: proto.FetchStored, Media: &hinfo, Bytes: hinfo.Size, Attempts: w.cfg.Attempts}, nil
@@ -135,11 +135,11 @@ func failedFetch(task proto.FetchTask, err error) (proto.FetchResult, bool) {
 // validate probes a downloaded media file: at least one stream, a positive
 // duration (spec §3.4, §5.9), the whole announced size, and optionally a
 // full decode.
-func (w *Worker) validate(ctx context.Context, path string, st dlStats) (proto.MediaInfo, error) {
+func (w *Worker) validate(ctx context.Context, t heartbeater, path string, st dlStats) (proto.MediaInfo, error) {
 	if st.Total >= 0 && st.Size != st.Total {
 		return proto.MediaInfo{}, fmt.Errorf("got %d of %d bytes", st.Size, st.Total)
 	}
-	info, err := w.probe(ctx, path)
+	info, err := w.probe(ctx, t, path)
 	if err != nil {
 		return info, err
 	}
@@ -147,8 +147,10 @@ func (w *Worker) validate(ctx context.Context, path string, st dlStats) (proto.M
 	return info, nil
 }
 
-// probe runs ffprobe (and the optional decode check) and validates.
-func (w *Worker) probe(ctx context.Context, input string) (proto.MediaInfo, error) {
+// probe runs ffprobe (and the optional decode check) and validates. A
+// full decode of a big chunk takes a while: ffmpeg is alive while it runs,
+// so the task heartbeats meanwhile (ctx still bounds it).
+func (w *Worker) probe(ctx context.Context, t heartbeater, input string) (proto.MediaInfo, error) {
 	info, err := w.deps.FFmpeg.Probe(ctx, input)
 	if err != nil {
 		return info, err
@@ -157,7 +159,10 @@ func (w *Worker) probe(ctx context.Context, input string) (proto.MediaInfo, erro
 		return info, err
 	}
 	if w.cfg.DecodeCheck {
-		if err := w.deps.FFmpeg.DecodeCheck(ctx, input); err != nil {
+		stop := heartbeatEvery(t, time.Second)
+		err := w.deps.FFmpeg.DecodeCheck(ctx, input)
+		stop()
+		if err != nil {
 			return info, err
 		}
 	}
@@ -211,7 +216,7 @@ func (w *Worker) tryHLS(ctx context.Context, t heartbeater, task proto.FetchTask
 		log.Warn().Err(err).Msg("copying the HLS variant failed; keeping the direct file")
 		return proto.MediaInfo{}, "", false
 	}
-	info, err := w.probe(ctx, out)
+	info, err := w.probe(ctx, t, out)
 	switch {
 	case err != nil:
 		log.Warn().Err(err).Msg("the HLS copy is invalid; keeping the direct file")

@@ -113,7 +113,7 @@ func (h *hostLimiter) acquire(ctx context.Context, host string, beat heartbeater
 		h.sems[host] = sem
 	}
 	h.mu.Unlock()
-	tick := time.NewTicker(5 * time.Second)
+	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
 		select {

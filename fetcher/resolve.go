@@ -31,7 +31,7 @@ func (w *Worker) resolve(ctx context.Context, t heartbeater, task proto.FetchTas
 	}
 	// FetchFlow waits between its retries; keep the message meanwhile. Its
 	// attempts and waits are bounded (see New).
-	stop := heartbeatEvery(t, 5*time.Second)
+	stop := heartbeatEvery(t, time.Second)
 	raw, flow, err := w.mts.FetchFlow(ctx, rec, task.SessionCookie)
 	stop()
 	switch {
@@ -57,7 +57,7 @@ func (w *Worker) resolve(ctx context.Context, t heartbeater, task proto.FetchTas
 	log.Info().Str("recording", rec.Redacted()).Str("title", flow.Name).Float64("duration", flow.Duration).
 		Int("events", len(flow.Events)).Msg("flow stored")
 	return proto.FetchResult{Status: proto.FetchStored, Title: flow.Name, Duration: flow.Duration,
-		Bytes: int64(len(raw))}, nil
+		Bytes: int64(len(raw)), Attempts: 1}, nil
 }
 
 // heartbeatEvery calls t.Progress every d until the returned stop is called.

@@ -24,7 +24,7 @@ const maxSlidePixels = 64 << 20
 // Attempts downloads is reported invalid: the planner keeps the previous
 // slide on screen, as the web player would with a broken image.
 func (w *Worker) slide(ctx context.Context, t heartbeater, task proto.FetchTask, log zerolog.Logger) (proto.FetchResult, error) {
-	if info, ok, err := w.cached(ctx, task.Key, false, log); err != nil {
+	if info, ok, err := w.cached(ctx, t, task.Key, false, log); err != nil {
 		return proto.FetchResult{}, err
 	} else if ok {
 		return proto.FetchResult{Status: proto.FetchStored, Bytes: info.Size, Cached: true}, nil
@@ -60,7 +60,7 @@ func (w *Worker) slide(ctx context.Context, t heartbeater, task proto.FetchTask,
 			continue
 		}
 		info.Size = st.Size
-		if err := w.storeMedia(ctx, task.Key, p, info); err != nil {
+		if err := w.storeMedia(ctx, t, task.Key, p, info); err != nil {
 			return proto.FetchResult{}, err
 		}
 		return proto.FetchResult{Status: proto.FetchStored, Bytes: st.Size, Attempts: attempt}, nil

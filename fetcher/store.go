@@ -27,7 +27,7 @@ type ffmpegProgress = ffmpeg.Progress
 // cached returns the sidecar of key when the object is stored and valid. For
 // media, an object whose sidecar is missing (the process died between the
 // two writes) is probed where it is stored and gets its sidecar then.
-func (w *Worker) cached(ctx context.Context, key string, media bool, log zerolog.Logger) (proto.MediaInfo, bool, error) {
+func (w *Worker) cached(ctx context.Context, t heartbeater, key string, media bool, log zerolog.Logger) (proto.MediaInfo, bool, error) {
 	info, found, err := w.readSidecar(ctx, key)
 	if err != nil {
 		return info, false, err
@@ -61,7 +61,7 @@ func (w *Worker) cached(ctx context.Context, key string, media bool, log zerolog
 	if err != nil {
 		return info, false, fmt.Errorf("locating %s in the store: %w", key, err)
 	}
-	info, err = w.probe(ctx, loc)
+	info, err = w.probe(ctx, t, loc)
 	if err != nil {
 		log.Warn().Err(err).Msg("stored object without a probe sidecar is invalid; fetching it again")
 		return info, false, nil
@@ -93,13 +93,38 @@ func (w *Worker) readSidecar(ctx context.Context, key string) (proto.MediaInfo, 
 	return info, true, nil
 }
 
-// storeMedia uploads the file at p under key (bounded memory: the store
-// streams the file), then its sidecar.
-func (w *Worker) storeMedia(ctx context.Context, key, p string, info proto.MediaInfo) error {
-	if _, err := w.deps.Store.PutFile(ctx, key, p, blob.PutOptions{ContentType: contentType(key)}); err != nil {
+// storeMedia uploads the file at p under key, then its sidecar. The file is
+// streamed (the store holds at most one part in memory) through a reader
+// that heartbeats as bytes go out, so a long upload keeps its task.
+func (w *Worker) storeMedia(ctx context.Context, t heartbeater, key, p string, info proto.MediaInfo) error {
+	f, err := os.Open(p)
+	if err != nil {
+		return fmt.Errorf("storing %s: %w", key, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("storing %s: %w", key, err)
+	}
+	if _, err := w.deps.Store.Put(ctx, key, &beatReader{r: f, beat: t}, fi.Size(),
+		blob.PutOptions{ContentType: contentType(key)}); err != nil {
 		return fmt.Errorf("storing %s: %w", key, err)
 	}
 	return w.putSidecar(ctx, key, info)
+}
+
+// beatReader heartbeats on every read.
+type beatReader struct {
+	r    io.Reader
+	beat heartbeater
+}
+
+func (b *beatReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if n > 0 {
+		b.beat.Progress()
+	}
+	return n, err
 }
 
 func (w *Worker) putSidecar(ctx context.Context, key string, info proto.MediaInfo) error {

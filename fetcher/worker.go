@@ -2,6 +2,7 @@ package fetcher
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -104,7 +105,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.log.Info().Int("slots", w.cfg.Slots).Int("per_host", w.cfg.PerHost).Strs("allowed_hosts", w.policy.Hosts()).
 		Msg("fetcher started")
 	bw := &bus.Worker{Name: w.cfg.WorkerID, Consumer: cons, Slots: w.cfg.Slots, AckWait: w.cfg.AckWait, Log: w.log,
-		Handler: bus.Typed(w.handle)}
+		Handler: w.decode}
 	err = bw.Run(ctx)
 	stopPresence()
 	wg.Wait()
@@ -138,6 +139,30 @@ func (w *Worker) track(task proto.FetchTask) func() {
 		}
 		w.mu.Unlock()
 	}
+}
+
+// decode decodes a task and hands it to handle. A task that fails
+// validation is terminated with the reason and, when its job is readable,
+// also reported to the job as a failed result, so the job does not wait for
+// it (a flow naming a file: URL, say).
+func (w *Worker) decode(ctx context.Context, t *bus.Task) error {
+	task, err := bus.Decode[proto.FetchTask](t.Data())
+	if err == nil {
+		return w.handle(ctx, t, task)
+	}
+	var raw proto.FetchTask
+	if json.Unmarshal(t.Data(), &raw) == nil && proto.ValidJobID(raw.Job) && raw.Index >= 0 && raw.Generation >= 0 {
+		res := failedResult(fmt.Sprintf("the fetch task is invalid and was dropped: %v", err))
+		res.Type, res.Job, res.Kind, res.Index, res.Generation, res.Worker =
+			proto.TypeFetchResult, raw.Job, raw.Kind, raw.Index, raw.Generation, w.cfg.WorkerID
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if perr := bus.Publish(pctx, w.deps.JS, proto.ResultSubject(raw.Job, proto.ResultFetch), res,
+			proto.MsgID(raw.Job, "fetched-"+raw.Kind, raw.Index, raw.Generation)); perr != nil {
+			w.log.Warn().Err(perr).Str("job_id", raw.Job).Msg("reporting an invalid fetch task failed")
+		}
+	}
+	return bus.Permanent(err)
 }
 
 // handle does one fetch task. The outcome is published as a FetchResult
@@ -182,12 +207,10 @@ func (w *Worker) handle(ctx context.Context, t *bus.Task, task proto.FetchTask) 
 			return err
 		}
 		res = failedResult(fmt.Sprintf("gave up after %d tries: %v", t.Attempt(), err))
+		res.Attempts = t.Attempt()
 	}
 	res.Type, res.Job, res.Kind, res.Index, res.Generation = proto.TypeFetchResult, task.Job, task.Kind, task.Index, task.Generation
 	res.Worker = w.cfg.WorkerID
-	if res.Attempts == 0 {
-		res.Attempts = t.Attempt()
-	}
 	res.Elapsed = time.Since(start).Seconds()
 	if res.Status == proto.FetchStored {
 		res.Key = task.Key
