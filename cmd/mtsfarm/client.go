@@ -21,6 +21,9 @@ import (
 // The client commands talk to a farm's coordinator over the job API, exactly
 // as `nats req mtsfarm.api.…` does.
 
+// errNoCoordinator: nothing answers the job API.
+var errNoCoordinator = errors.New("no coordinator answers")
+
 // apiRequest sends body to an API subject and decodes the reply into out. A
 // coordinator's error reply becomes an error with its text.
 func apiRequest(ctx context.Context, nc *nats.Conn, subject string, body, out any) error {
@@ -35,7 +38,7 @@ func apiRequest(ctx context.Context, nc *nats.Conn, subject string, body, out an
 	}
 	msg, err := nc.RequestWithContext(ctx, subject, data)
 	if errors.Is(err, nats.ErrNoResponders) {
-		return fmt.Errorf("no coordinator answers on %s: start one (mtsfarm coordinator) or check --nats-url", subject)
+		return fmt.Errorf("%w on %s: start one (mtsfarm coordinator) or check --nats-url", errNoCoordinator, subject)
 	}
 	if err != nil {
 		return fmt.Errorf("asking %s: %w", subject, err)

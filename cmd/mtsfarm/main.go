@@ -31,6 +31,7 @@ type command struct {
 // commands is the table of subcommands, in the order help prints them.
 func commands() []command {
 	return []command{
+		{"coordinator", "run a farm coordinator (job API, dispatch, finalize)", runCoordinator},
 		{"submit", "submit recording URLs to a farm", runSubmit},
 		{"status", "show a job, or every job", runStatus},
 		{"list", "list jobs, newest first", runList},

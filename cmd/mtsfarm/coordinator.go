@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mtsfarm/mtsfarm/coordinator"
+	"github.com/mtsfarm/mtsfarm/internal/bus"
+	"github.com/mtsfarm/mtsfarm/internal/ffmpeg"
+	"github.com/mtsfarm/mtsfarm/proto"
+)
+
+const coordinatorUsage = `coordinator [flags]
+
+Run a coordinator of a farm: the job API (micro service "mtsfarm"), the
+durable intake, job state and dispatch, and the finalize tasks. Run two or
+more for high availability; they share the work.`
+
+// coordFlags are the coordinator settings shared by `coordinator` and `run`.
+type coordFlags struct {
+	cfg      coordinator.Config
+	baseURLs stringList
+}
+
+func (f *coordFlags) register(fs *flag.FlagSet) {
+	f.cfg = coordinator.DefaultConfig()
+	fs.Var(&f.baseURLs, "mts-base-url", "also accept recording URLs under this base URL (a fake MTS Link server); repeatable")
+	fs.Float64Var(&f.cfg.UnitSeconds, "unit-seconds", f.cfg.UnitSeconds, "default render unit length in seconds")
+	fs.IntVar(&f.cfg.MaxHeight, "max-height", f.cfg.MaxHeight, "default output height cap")
+	fs.StringVar(&f.cfg.OutputName, "output-name", f.cfg.OutputName, "output name template: {title}, {job}, {session}")
+	fs.StringVar(&f.cfg.AudioBitrate, "audio-bitrate", f.cfg.AudioBitrate, "AAC bitrate of the output")
+	fs.IntVar(&f.cfg.Encoding.Quality, "quality", f.cfg.Encoding.Quality, "video quality (x264 CRF / NVENC CQ, lower is better)")
+	fs.StringVar(&f.cfg.Encoding.Preset, "preset", f.cfg.Encoding.Preset, "x264 preset (NVENC maps it to its own)")
+}
+
+func runCoordinator(ctx context.Context, env *cli, args []string) error {
+	fs := newFlags(env, "coordinator", coordinatorUsage)
+	var nf natsFlags
+	nf.register(fs, env)
+	var sf storeFlags
+	sf.register(fs)
+	var cf coordFlags
+	cf.register(fs)
+	var lf logFlags
+	lf.register(fs)
+	fs.StringVar(&cf.cfg.WorkerID, "worker-id", workerID("coordinator"), "unique name of this coordinator")
+	fs.StringVar(&cf.cfg.WorkDir, "work-dir", cf.cfg.WorkDir, "scratch directory for finalizing")
+	replicas := fs.Int("replicas", 1, "stream replicas when provisioning (3 on a production cluster)")
+	provision := fs.Bool("provision", true, "create or update the streams, consumers and KV buckets at start")
+	if err := parseFlags(env, fs, args); err != nil {
+		return err
+	}
+	log, _ := lf.logger(env.stderr)
+	cf.cfg.MTSBaseURLs, cf.cfg.Log = cf.baseURLs, log
+	store, err := sf.open(ctx)
+	if err != nil {
+		return err
+	}
+	nc, err := nf.connect(cf.cfg.WorkerID)
+	if err != nil {
+		return err
+	}
+	defer nc.Drain()
+	if *provision {
+		js, err := jetstream.New(nc)
+		if err != nil {
+			return err
+		}
+		if err := bus.Provision(ctx, js, proto.Definitions(*replicas)); err != nil {
+			return fmt.Errorf("provisioning: %w", err)
+		}
+	}
+	c, err := coordinator.New(ctx, cf.cfg, nc, store, ffmpeg.New(log))
+	if err != nil {
+		return err
+	}
+	return c.Run(ctx)
+}
