@@ -64,6 +64,10 @@ type Config struct {
 	ProgressEvery time.Duration
 	// PresenceEvery is how often the presence entry is renewed.
 	PresenceEvery time.Duration
+	// PollWait is how long one pull for a task waits (0: the worker loop's
+	// default); an idle fetcher stops at most this long after its context
+	// ends.
+	PollWait time.Duration
 	// AckWait overrides the consumer's ack wait for heartbeats (0: read it
 	// from the consumer).
 	AckWait time.Duration
@@ -156,8 +160,8 @@ func (c Config) Validate() error {
 	if c.RetryMax < c.RetryBase {
 		errs = append(errs, errors.New("retry max is below retry base"))
 	}
-	if c.MaxRetryAfter < 0 || c.AckWait < 0 {
-		errs = append(errs, errors.New("max retry-after and ack wait must not be negative"))
+	if c.MaxRetryAfter < 0 || c.AckWait < 0 || c.PollWait < 0 {
+		errs = append(errs, errors.New("max retry-after, ack wait and poll wait must not be negative"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("fetcher config: %w", err)

@@ -135,6 +135,7 @@ func (e *env) config(id string) Config {
 	cfg.RetryBase, cfg.RetryMax = 20*time.Millisecond, 200*time.Millisecond
 	cfg.StallTimeout = 2 * time.Second
 	cfg.PresenceEvery = time.Second
+	cfg.PollWait = 500 * time.Millisecond
 	return cfg
 }
 
@@ -243,7 +244,7 @@ func (e *env) events(job string) []proto.Event {
 	}
 	var out []proto.Event
 	for {
-		batch, err := c.Fetch(100, jetstream.FetchMaxWait(300*time.Millisecond))
+		batch, err := c.FetchNoWait(100)
 		if err != nil {
 			e.t.Fatal(err)
 		}

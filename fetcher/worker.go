@@ -104,7 +104,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	})
 	w.log.Info().Int("slots", w.cfg.Slots).Int("per_host", w.cfg.PerHost).Strs("allowed_hosts", w.policy.Hosts()).
 		Msg("fetcher started")
-	bw := &bus.Worker{Name: w.cfg.WorkerID, Consumer: cons, Slots: w.cfg.Slots, AckWait: w.cfg.AckWait, Log: w.log,
+	bw := &bus.Worker{Name: w.cfg.WorkerID, Consumer: cons, Slots: w.cfg.Slots, AckWait: w.cfg.AckWait, PollWait: w.cfg.PollWait, Log: w.log,
 		Handler: w.decode}
 	err = bw.Run(ctx)
 	stopPresence()
