@@ -29,9 +29,10 @@ type Config struct {
 	// WorkDir holds per-task temp directories (under WorkDir/<WorkerID>),
 	// removed on success, failure and shutdown.
 	WorkDir string
-	// MTSBaseURL is the MTS Link base URL when it is not the real service
-	// (the fake server); its host is allowed.
-	MTSBaseURL string
+	// MTSBaseURLs are MTS Link base URLs besides the real service (a fake
+	// server): recording URLs under them are accepted and their hosts are
+	// allowed.
+	MTSBaseURLs []string
 	// AllowHosts are extra hosts media may come from (see Policy).
 	AllowHosts []string
 	// UserAgent of media, playlist and slide requests.
@@ -133,12 +134,15 @@ func (c Config) Validate() error {
 	if c.WorkDir == "" {
 		errs = append(errs, errors.New("work dir is empty: set --work-dir to a directory for temp files"))
 	}
-	if c.MTSBaseURL != "" {
-		if u, err := url.Parse(c.MTSBaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("MTS base URL %q: want http(s)://host[:port] (--mts-base-url)", c.MTSBaseURL))
+	for _, b := range c.MTSBaseURLs {
+		if u, err := url.Parse(b); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("MTS base URL %q: want http(s)://host[:port] (--mts-base-url)", b))
 		}
 	}
-	if _, err := NewPolicy(append([]string{c.MTSBaseURL}, c.AllowHosts...)...); err != nil {
+	if _, err := mts.NewParser(c.MTSBaseURLs...); err != nil {
+		errs = append(errs, fmt.Errorf("%w (--mts-base-url)", err))
+	}
+	if _, err := NewPolicy(c.policyEntries()...); err != nil {
 		errs = append(errs, fmt.Errorf("%w (--allow-host)", err))
 	}
 	if c.Attempts < 1 || c.Attempts > 10 {
@@ -167,6 +171,11 @@ func (c Config) Validate() error {
 		return fmt.Errorf("fetcher config: %w", err)
 	}
 	return nil
+}
+
+// policyEntries are the configured hosts: the base URLs' and AllowHosts.
+func (c Config) policyEntries() []string {
+	return append(append([]string(nil), c.MTSBaseURLs...), c.AllowHosts...)
 }
 
 // Deps are what a fetcher works with.

@@ -131,7 +131,7 @@ func (e *env) config(id string) Config {
 	cfg := DefaultConfig()
 	cfg.WorkerID = id
 	cfg.WorkDir = e.workDir
-	cfg.MTSBaseURL = e.fake.URL
+	cfg.MTSBaseURLs = []string{e.fake.URL}
 	cfg.RetryBase, cfg.RetryMax = 20*time.Millisecond, 200*time.Millisecond
 	cfg.StallTimeout = 2 * time.Second
 	cfg.PresenceEvery = time.Second

@@ -15,11 +15,7 @@ import (
 
 // resolve fetches the recording's flow and stores it, as is, at the task key.
 func (w *Worker) resolve(ctx context.Context, t heartbeater, task proto.FetchTask, log zerolog.Logger) (proto.FetchResult, error) {
-	var bases []string
-	if w.cfg.MTSBaseURL != "" {
-		bases = append(bases, w.cfg.MTSBaseURL)
-	}
-	rec, err := mts.ParseURL(task.URL, bases...)
+	rec, err := w.parser.Parse(task.URL)
 	if err != nil {
 		return failedResult(err.Error()), nil
 	}

@@ -24,6 +24,7 @@ type Worker struct {
 	deps   Deps
 	log    zerolog.Logger
 	policy *Policy
+	parser *mts.Parser
 	client *http.Client
 	mts    *mts.Client
 	hosts  *hostLimiter
@@ -44,7 +45,11 @@ func New(cfg Config, deps Deps) (*Worker, error) {
 	if err := deps.validate(); err != nil {
 		return nil, err
 	}
-	policy, err := NewPolicy(append([]string{cfg.MTSBaseURL}, cfg.AllowHosts...)...)
+	policy, err := NewPolicy(cfg.policyEntries()...)
+	if err != nil {
+		return nil, err
+	}
+	parser, err := mts.NewParser(cfg.MTSBaseURLs...)
 	if err != nil {
 		return nil, err
 	}
@@ -60,7 +65,7 @@ func New(cfg Config, deps Deps) (*Worker, error) {
 	mc.MaxDelay = cfg.RetryMax
 	mc.MaxWait = max(cfg.RetryMax, time.Minute)
 	w := &Worker{
-		cfg: cfg, deps: deps, log: log, policy: policy, client: client, mts: mc,
+		cfg: cfg, deps: deps, log: log, policy: policy, parser: parser, client: client, mts: mc,
 		hosts: newHostLimiter(cfg.PerHost),
 		dl: &downloader{client: client, userAgent: cfg.UserAgent, backoff: Backoff{Base: cfg.RetryBase, Max: cfg.RetryMax},
 			maxFailures: cfg.NetFailures, maxInlineWait: cfg.MaxRetryAfter, stall: cfg.StallTimeout, log: log},

@@ -32,6 +32,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"coordinator", "run a farm coordinator (job API, dispatch, finalize)", runCoordinator},
+		{"fetcher", "run a farm fetcher (resolve flows, download media and slides from MTS Link)", runFetcher},
 		{"renderer", "run a farm renderer (render units with NVENC or libx264)", runRenderer},
 		{"submit", "submit recording URLs to a farm", runSubmit},
 		{"status", "show a job, or every job", runStatus},

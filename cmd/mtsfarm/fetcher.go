@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mtsfarm/mtsfarm/fetcher"
+	"github.com/mtsfarm/mtsfarm/internal/ffmpeg"
+	"github.com/mtsfarm/mtsfarm/proto"
+)
+
+const fetcherUsage = `fetcher [flags]
+
+Run a fetcher of a farm: the only process that talks to MTS Link. It resolves
+recording flows and downloads media chunks (direct with Range resume, or HLS
+when the direct file lacks video) and slides into the object store, each
+validated with ffprobe and stored once for every job. Only http(s) URLs on MTS
+Link hosts (*.mts-link.ru, *.webinar.ru), the --mts-base-url hosts and the
+--allow-host hosts are ever requested.`
+
+// fetcherFlags are the fetcher settings shared by `fetcher` and `run`.
+type fetcherFlags struct {
+	cfg        fetcher.Config
+	baseURLs   stringList
+	allowHosts stringList
+}
+
+func (f *fetcherFlags) register(fs *flag.FlagSet) {
+	f.cfg = fetcher.DefaultConfig()
+	fs.Var(&f.baseURLs, "mts-base-url", "also accept recordings under this MTS Link base URL (a fake server) and allow its host; repeatable")
+	fs.Var(&f.allowHosts, "allow-host", "also fetch media from this host (host, host:port or *.domain); repeatable")
+	fs.IntVar(&f.cfg.Slots, "slots", f.cfg.Slots, "fetch tasks worked on at once by this node")
+	fs.IntVar(&f.cfg.PerHost, "per-host", f.cfg.PerHost, "downloads at once from one host (MTS drops connections above a few)")
+	fs.StringVar(&f.cfg.WorkDir, "work-dir", f.cfg.WorkDir, "directory for temp files while downloading")
+	fs.IntVar(&f.cfg.Attempts, "attempts", f.cfg.Attempts, "downloads of a file that arrives corrupt before it is reported invalid")
+	fs.DurationVar(&f.cfg.StallTimeout, "stall-timeout", f.cfg.StallTimeout, "resume a download that receives nothing for this long")
+	fs.BoolVar(&f.cfg.DecodeCheck, "decode-check", f.cfg.DecodeCheck, "also decode every media file completely before storing it (slow)")
+}
+
+// config returns the settings with the repeatable flags applied.
+func (f *fetcherFlags) config() fetcher.Config {
+	c := f.cfg
+	c.MTSBaseURLs = append([]string(nil), f.baseURLs...)
+	c.AllowHosts = append([]string(nil), f.allowHosts...)
+	c.Version = buildVersion()
+	return c
+}
+
+func runFetcher(ctx context.Context, env *cli, args []string) error {
+	fs := newFlags(env, "fetcher", fetcherUsage)
+	var nf natsFlags
+	nf.register(fs, env)
+	var sf storeFlags
+	sf.register(fs)
+	var ff fetcherFlags
+	ff.register(fs)
+	var lf logFlags
+	lf.register(fs)
+	fs.StringVar(&ff.cfg.WorkerID, "worker-id", workerID("fetcher"), "unique name of this fetcher")
+	if err := parseFlags(env, fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	}
+	log, _ := lf.logger(env.stderr)
+	cfg := ff.config()
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	store, err := sf.open(ctx)
+	if err != nil {
+		return err
+	}
+	nc, err := nf.connect(cfg.WorkerID)
+	if err != nil {
+		return err
+	}
+	defer nc.Drain()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	if _, err := js.Stream(ctx, proto.StreamFetch); err != nil {
+		return fmt.Errorf("the farm's streams are missing (%w): start a coordinator first, it provisions them", err)
+	}
+	w, err := fetcher.New(cfg, fetcher.Deps{JS: js, Store: store, FFmpeg: ffmpeg.New(log), Log: log})
+	if err != nil {
+		return err
+	}
+	return w.Run(ctx)
+}
