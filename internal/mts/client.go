@@ -75,10 +75,11 @@ type Client struct {
 	// Attempts is the most requests made for one flow (≥ 1).
 	Attempts int
 	// BaseDelay and MaxDelay shape the exponential backoff (with jitter)
-	// between attempts; a Retry-After from the server is honoured up to
-	// MaxDelay.
+	// between attempts. A Retry-After from the server replaces the backoff.
 	BaseDelay, MaxDelay time.Duration
-	// MaxWait bounds the total time spent waiting between attempts.
+	// MaxWait bounds the total time spent waiting between attempts: when
+	// the next wait (a long Retry-After, say) would pass it, FetchFlow gives
+	// up with ErrUnavailable.
 	MaxWait time.Duration
 	Log     zerolog.Logger
 }
@@ -188,13 +189,13 @@ func (c *Client) FetchFlow(ctx context.Context, rec Recording, sessionCookie str
 		if ctx.Err() != nil {
 			return nil, nil, fmt.Errorf("fetching flow of %s: %w", rec.Redacted(), ctx.Err())
 		}
-		delay := c.backoff(attempt)
+		delay, asked := c.backoff(attempt), ""
 		if rt.after > 0 {
-			delay = min(rt.after, c.MaxDelay)
+			delay, asked = rt.after, fmt.Sprintf(" (the server asks to retry in %s)", rt.after)
 		}
 		if attempt >= attempts || waited+delay > c.MaxWait {
-			return nil, nil, fmt.Errorf("fetching flow of %s: %w: giving up after %d attempts and %s of waiting: %w",
-				rec.Redacted(), ErrUnavailable, attempt, waited.Round(time.Millisecond), rt.err)
+			return nil, nil, fmt.Errorf("fetching flow of %s: %w: giving up after %d attempts and %s of waiting%s: %w",
+				rec.Redacted(), ErrUnavailable, attempt, waited.Round(time.Millisecond), asked, rt.err)
 		}
 		log.Warn().Err(rt.err).Int("attempt", attempt).Dur("retry_in", delay).Msg("flow request failed; retrying")
 		t := time.NewTimer(delay)

@@ -62,20 +62,65 @@ func runTool(ctx context.Context, prog string, args ...string) ([]byte, error) {
 	return out, nil
 }
 
-// SampleColor decodes the first frame at or after t seconds and returns the
-// color of pixel (x, y).
+// SampleColor decodes the first frame at or after t seconds (t <= 0: the
+// first frame; images take 0) and returns the color of pixel (x, y).
 func SampleColor(ctx context.Context, file string, t float64, x, y int) (RGB, error) {
-	out, err := runTool(ctx, "ffmpeg", "-hide_banner", "-nostdin", "-v", "error",
-		"-ss", seconds(t), "-i", file, "-frames:v", "1",
-		"-vf", fmt.Sprintf("format=rgb24,crop=1:1:%d:%d", x, y),
-		"-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1")
+	c, err := SampleColors(ctx, file, t, [2]int{x, y})
 	if err != nil {
-		return RGB{}, fmt.Errorf("sampling the color of %s at %gs (%d,%d): %w", file, t, x, y, err)
+		return RGB{}, err
 	}
-	if len(out) < 3 {
-		return RGB{}, fmt.Errorf("sampling the color of %s at %gs (%d,%d): no frame there", file, t, x, y)
+	return c[0], nil
+}
+
+// SampleColors samples several pixels of one frame with one decode.
+func SampleColors(ctx context.Context, file string, t float64, points ...[2]int) ([]RGB, error) {
+	if len(points) == 0 {
+		return nil, nil
 	}
-	return RGB{out[0], out[1], out[2]}, nil
+	// format=rgb24 first, so chroma subsampling cannot shift a 1×1 crop;
+	// the crops are stacked side by side into an N×1 image. A point outside
+	// the frame makes the crop 0 wide, an error (crop would clamp it).
+	crop := func(p [2]int) string {
+		return fmt.Sprintf(`crop=w='if(lt(%d\,iw)*lt(%d\,ih)\,1\,0)':h=1:x=%d:y=%d`, p[0], p[1], p[0], p[1])
+	}
+	for _, p := range points {
+		if p[0] < 0 || p[1] < 0 {
+			return nil, fmt.Errorf("sampling colors of %s: point %v is outside the frame", file, p)
+		}
+	}
+	graph := "[0:v]format=rgb24"
+	if len(points) == 1 {
+		graph += "," + crop(points[0]) + "[out]"
+	} else {
+		graph += fmt.Sprintf(",split=%d", len(points))
+		for i := range points {
+			graph += fmt.Sprintf("[s%d]", i)
+		}
+		var stack string
+		for i, p := range points {
+			graph += fmt.Sprintf(";[s%d]%s[c%d]", i, crop(p), i)
+			stack += fmt.Sprintf("[c%d]", i)
+		}
+		graph += fmt.Sprintf(";%shstack=inputs=%d[out]", stack, len(points))
+	}
+	args := []string{"-hide_banner", "-nostdin", "-v", "error"}
+	if t > 0 {
+		args = append(args, "-ss", seconds(t)) // (an image over HTTP cannot seek, even to 0)
+	}
+	args = append(args, "-i", file, "-filter_complex", graph, "-map", "[out]", "-frames:v", "1",
+		"-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1")
+	out, err := runTool(ctx, "ffmpeg", args...)
+	if err != nil {
+		return nil, fmt.Errorf("sampling colors of %s at %gs %v: %w", file, t, points, err)
+	}
+	if len(out) < 3*len(points) {
+		return nil, fmt.Errorf("sampling colors of %s at %gs %v: no frame there", file, t, points)
+	}
+	cols := make([]RGB, len(points))
+	for i := range cols {
+		cols[i] = RGB{out[3*i], out[3*i+1], out[3*i+2]}
+	}
+	return cols, nil
 }
 
 // measureRate is the rate audio is decoded at for measurements: tones up to
@@ -130,8 +175,9 @@ func toneAmplitude(pcm []float64, rate, hz float64) float64 {
 
 // ToneLevel is the level, in dBFS of the first audio stream's first channel,
 // of the hz tone between start and start+dur. A sine at full scale is 0; the
-// fake server's tones are about -18 (ffmpeg's sine amplitude 1/8); silence
-// and other tones more than 1 Hz·s away are below -60.
+// fake server's tones are about -18 (ffmpeg's sine amplitude 1/8). Silence,
+// and other tones well apart (20 Hz apart over a 1 s window, i.e. 20 Hz·s;
+// the Hann window's main lobe is ±2 Hz·s), are below -60.
 func ToneLevel(ctx context.Context, file string, start, dur, hz float64) (float64, error) {
 	l, err := ToneLevels(ctx, file, start, dur, hz)
 	if err != nil {

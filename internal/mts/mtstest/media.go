@@ -36,10 +36,12 @@ type mediaSpec struct {
 // every cache key.
 const genVersion = "mtstest-gen-1"
 
-// tileSeconds is the length of the piece a long file is looped from, and
-// loopAbove the length from which files are looped rather than encoded: a
-// 30-minute chunk then costs a 10 s encode and a stream copy. One GOP per
-// tile (keyint 250 at 25 fps) keeps every loop boundary on a keyframe.
+// Long files (over loopAbove seconds) are built cheaply: the video is a
+// one-GOP tile of tileSeconds (keyint 250 at 25 fps) looped by stream copy,
+// which keeps the exact frame count, and the audio is encoded whole (looping
+// AAC would put a priming gap and a phase jump at every loop), then both are
+// muxed. A 30-minute webcam chunk then costs a 10 s video encode and a
+// 30-minute audio encode instead of a 30-minute video encode.
 const (
 	tileSeconds = 10
 	loopAbove   = 60
@@ -88,6 +90,12 @@ func encodeArgs(s mediaSpec, out string) []string {
 func loopArgs(tile string, duration float64, out string) []string {
 	return []string{"-hide_banner", "-nostdin", "-y", "-v", "error", "-stream_loop", "-1", "-i", tile,
 		"-t", seconds(duration), "-c", "copy", "-f", "mp4", out}
+}
+
+// muxArgs joins a video-only and an audio-only file by stream copy.
+func muxArgs(video, audio string, duration float64, out string) []string {
+	return []string{"-hide_banner", "-nostdin", "-y", "-v", "error", "-i", video, "-i", audio,
+		"-map", "0:v:0", "-map", "1:a:0", "-c", "copy", "-t", seconds(duration), "-f", "mp4", out}
 }
 
 // hlsArgs cuts a media file into an HLS VOD playlist of ~10 s MPEG-TS
@@ -217,7 +225,12 @@ func (g *generator) run(ctx context.Context, args []string) error {
 // media returns the path of the generated mp4 for the spec.
 func (g *generator) media(ctx context.Context, s mediaSpec) (string, error) {
 	final := filepath.Join(g.dir, s.key("mp4")+".mp4")
-	if s.Duration > loopAbove {
+	switch {
+	case s.Duration <= loopAbove || !s.Video:
+		return g.once(ctx, final, func(ctx context.Context, tmp string) error {
+			return g.run(ctx, encodeArgs(s, tmp))
+		})
+	case !s.Audio:
 		tileSpec := s
 		tileSpec.Duration = tileSeconds
 		tile, err := g.media(ctx, tileSpec)
@@ -227,10 +240,22 @@ func (g *generator) media(ctx context.Context, s mediaSpec) (string, error) {
 		return g.once(ctx, final, func(ctx context.Context, tmp string) error {
 			return g.run(ctx, loopArgs(tile, s.Duration, tmp))
 		})
+	default:
+		vs, as := s, s
+		vs.Audio, vs.ToneHz, vs.SampleRate = false, 0, 0
+		as.Video, as.Width, as.Height, as.Color = false, 0, 0, ""
+		v, err := g.media(ctx, vs)
+		if err != nil {
+			return "", err
+		}
+		a, err := g.media(ctx, as)
+		if err != nil {
+			return "", err
+		}
+		return g.once(ctx, final, func(ctx context.Context, tmp string) error {
+			return g.run(ctx, muxArgs(v, a, s.Duration, tmp))
+		})
 	}
-	return g.once(ctx, final, func(ctx context.Context, tmp string) error {
-		return g.run(ctx, encodeArgs(s, tmp))
-	})
 }
 
 // hls returns the folder holding index.m3u8 and the segments of the spec's

@@ -638,11 +638,22 @@ func (w *logWriter) Write(p []byte) (int, error) {
 	for len(p) > 0 {
 		piece := p
 		if w.rate > 0 {
+			// Push out what was written, then wait for this piece's share
+			// of time before writing it. The last piece stays buffered
+			// until the handler returns, so the request log has the entry
+			// before the client has the last byte.
 			piece = p[:min(len(p), max(w.rate/20, 512))]
+			http.NewResponseController(w.ResponseWriter).Flush()
+			t := time.NewTimer(time.Duration(float64(len(piece)) / float64(w.rate) * float64(time.Second)))
+			select {
+			case <-w.ctx.Done():
+				t.Stop()
+				return written, w.ctx.Err()
+			case <-t.C:
+			}
 		}
 		if w.abortAfter > 0 && w.n+int64(len(piece)) >= w.abortAfter {
-			piece = piece[:w.abortAfter-w.n]
-			n, _ := w.ResponseWriter.Write(piece)
+			n, _ := w.ResponseWriter.Write(piece[:w.abortAfter-w.n])
 			w.n += int64(n)
 			w.abort()
 		}
@@ -653,16 +664,6 @@ func (w *logWriter) Write(p []byte) (int, error) {
 			return written, err
 		}
 		p = p[len(piece):]
-		if w.rate > 0 {
-			http.NewResponseController(w.ResponseWriter).Flush()
-			t := time.NewTimer(time.Duration(float64(len(piece)) / float64(w.rate) * float64(time.Second)))
-			select {
-			case <-w.ctx.Done():
-				t.Stop()
-				return written, w.ctx.Err()
-			case <-t.C:
-			}
-		}
 	}
 	return written, nil
 }
