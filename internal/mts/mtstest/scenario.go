@@ -155,7 +155,8 @@ type Fault struct {
 	Stream *int   `json:"stream,omitempty"`
 	Chunk  int    `json:"chunk,omitempty"`
 	Slide  *int   `json:"slide,omitempty"`
-	// Times is how many first requests a *_once fault hits (default 1).
+	// Times is how many first GET requests of its target a *_once fault
+	// hits (default 1); HEAD requests are never faulted (but missing).
 	Times int `json:"times,omitempty"`
 	// BytesPerSecond throttles a slow fault (default 256 KiB/s).
 	BytesPerSecond int `json:"bytes_per_second,omitempty"`

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -55,6 +56,7 @@ type Server struct {
 	mu       sync.Mutex
 	requests []Request
 	hits     map[string]int
+	gets     map[string]int
 }
 
 // route is what a media or slide path serves.
@@ -110,7 +112,7 @@ func New(sc *Scenario, opts Options) (*Server, error) {
 	s := &Server{
 		URL: base, sc: sc, log: opts.Log,
 		gen:    newGenerator(opts.CacheDir, opts.FFmpeg, opts.Parallel, opts.Log),
-		routes: map[string]route{}, hits: map[string]int{},
+		routes: map[string]route{}, hits: map[string]int{}, gets: map[string]int{},
 	}
 	for wi, w := range sc.Webinars {
 		l := newLayout(w, base)
@@ -192,7 +194,7 @@ func (s *Server) Hits(p string) int {
 func (s *Server) ResetLog() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.requests, s.hits = nil, map[string]int{}
+	s.requests, s.hits, s.gets = nil, map[string]int{}, map[string]int{}
 }
 
 // Warm generates every media file, HLS variant and slide of the scenario
@@ -295,7 +297,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Path
 	s.mu.Lock()
 	s.hits[p]++
-	hit := s.hits[p]
+	// hit numbers the GETs of the path: the *_once faults hit the first
+	// ones; a HEAD never gets one.
+	hit := math.MaxInt
+	if r.Method == http.MethodGet {
+		s.gets[p]++
+		hit = s.gets[p]
+	}
 	s.mu.Unlock()
 
 	if m := flowFileRe.FindStringSubmatch(p); m != nil {
