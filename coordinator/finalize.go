@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/mtsfarm/mtsfarm/internal/ffmpeg"
@@ -155,10 +156,13 @@ func (f *finalizer) warn(format string, args ...any) {
 }
 
 func (f *finalizer) run(ctx context.Context) error {
-	in := f.in
-	if err := in.validate(); err != nil {
+	if err := f.in.validate(); err != nil {
 		return err
 	}
+	if err := f.absPaths(); err != nil {
+		return err
+	}
+	in := f.in
 	f.format = audioFormat{Rate: in.AudioRate, Channels: in.AudioChannels}
 	f.fanIn = in.FanIn
 	if f.fanIn == 0 {
@@ -201,12 +205,7 @@ func (f *finalizer) run(ctx context.Context) error {
 	}
 	videos, audios := make([]string, len(in.Units)), make([]string, len(in.Units))
 	for i, u := range in.Units {
-		if videos[i], err = filepath.Abs(u.Video); err != nil {
-			return fmt.Errorf("resolving unit %d video path: %w", i, err)
-		}
-		if audios[i], err = filepath.Abs(u.Audio); err != nil {
-			return fmt.Errorf("resolving unit %d audio path: %w", i, err)
-		}
+		videos[i], audios[i] = u.Video, u.Audio
 	}
 	for _, w := range []struct{ path, text string }{
 		{spec.VideoList, concatList(videos, nil)},
@@ -249,6 +248,39 @@ func (f *finalizer) run(ctx context.Context) error {
 	f.r.Log.Info().Str("stage", "finalize").Str("output", in.Output).Float64("duration", media.Duration).
 		Int("tracks", f.res.Mixed).Int("warnings", len(f.res.Warnings)).Msg("finalized")
 	return nil
+}
+
+// absPaths makes every path in f.in absolute (on copies of the caller's
+// slices): ffmpeg would read "name:x.m4a" as a protocol, and concat lists
+// need absolute paths.
+func (f *finalizer) absPaths() error {
+	abs := func(what string, p *string) error {
+		a, err := filepath.Abs(*p)
+		if err != nil {
+			return fmt.Errorf("resolving the path of %s: %w", what, err)
+		}
+		*p = a
+		return nil
+	}
+	f.in.Units = slices.Clone(f.in.Units)
+	f.in.Tracks = slices.Clone(f.in.Tracks)
+	for i := range f.in.Units {
+		if err := abs(fmt.Sprintf("unit %d video", i), &f.in.Units[i].Video); err != nil {
+			return err
+		}
+		if err := abs(fmt.Sprintf("unit %d audio", i), &f.in.Units[i].Audio); err != nil {
+			return err
+		}
+	}
+	for i := range f.in.Tracks {
+		if err := abs(fmt.Sprintf("audio track %d", i), &f.in.Tracks[i].Path); err != nil {
+			return err
+		}
+	}
+	if err := abs("the work directory", &f.in.WorkDir); err != nil {
+		return err
+	}
+	return abs("the output", &f.in.Output)
 }
 
 // probeUnits checks every unit and returns the video duration of each. The

@@ -308,11 +308,12 @@ func TestFinalizeTreeLevels(t *testing.T) {
 	in := baseInput(units, 4, dir)
 	in.FanIn = 2
 	var srcs []float64
+	t.Chdir(dir) // relative track paths that ffmpeg would read as a protocol
 	for i := 0; i < 6; i++ {
-		path := filepath.Join(dir, fmt.Sprintf("t%d.m4a", i))
-		toneFile(t, r, path, 1000+200*i, 0, 1, 48000, 2, "-c:a", "aac")
+		path := fmt.Sprintf("track:%d.m4a", i)
+		toneFile(t, r, "file:"+path, 1000+200*i, 0, 1, 48000, 2, "-c:a", "aac")
 		in.Tracks = append(in.Tracks, AudioTrackFile{Path: path, Start: 0.5 * float64(i)})
-		srcs = append(srcs, decodePCM(t, r, path).tone(float64(1000+200*i), 0.2, 0.6))
+		srcs = append(srcs, decodePCM(t, r, "file:"+path).tone(float64(1000+200*i), 0.2, 0.6))
 	}
 	res, err := Finalize(context.Background(), r, in, nil)
 	if err != nil {
