@@ -126,6 +126,11 @@ type generator struct {
 	log    zerolog.Logger
 	sem    chan struct{} // bounds concurrent ffmpeg processes
 
+	// ctx bounds every build; stop cancels it and waits for the builds.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
 	mu       sync.Mutex
 	inflight map[string]*genCall
 }
@@ -136,8 +141,16 @@ type genCall struct {
 }
 
 func newGenerator(dir, ffmpeg string, parallel int, log zerolog.Logger) *generator {
+	ctx, cancel := context.WithCancel(context.Background())
 	return &generator{dir: dir, ffmpeg: ffmpeg, log: log, sem: make(chan struct{}, max(parallel, 1)),
-		inflight: map[string]*genCall{}}
+		ctx: ctx, cancel: cancel, inflight: map[string]*genCall{}}
+}
+
+// stop cancels the builds in progress and waits for them, so nothing writes
+// into the cache afterwards.
+func (g *generator) stop() {
+	g.cancel()
+	g.wg.Wait()
 }
 
 // once returns final when it exists, else builds it exactly once (callers
@@ -149,12 +162,18 @@ func (g *generator) once(ctx context.Context, final string, build func(ctx conte
 	g.mu.Lock()
 	c, ok := g.inflight[final]
 	if !ok {
+		if g.ctx.Err() != nil {
+			g.mu.Unlock()
+			return "", fmt.Errorf("generating media: the server is stopping: %w", g.ctx.Err())
+		}
 		c = &genCall{done: make(chan struct{})}
 		g.inflight[final] = c
+		g.wg.Add(1)
 		go func() {
-			// Detached from the first caller: a client that goes away must
-			// not leave the others a canceled build.
-			bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Minute)
+			defer g.wg.Done()
+			// Detached from the first caller (a client that goes away must
+			// not leave the others a canceled build), bounded by the server.
+			bctx, cancel := context.WithTimeout(g.ctx, 15*time.Minute)
 			defer cancel()
 			c.err = g.build(bctx, final, build)
 			g.mu.Lock()

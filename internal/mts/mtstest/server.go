@@ -260,8 +260,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		srv.Close()
 	}
 	<-errc
+	s.Close()
 	return nil
 }
+
+// Close stops media generation in progress and waits for it (Serve does this
+// when it returns; call it when serving the handler some other way).
+func (s *Server) Close() { s.gen.stop() }
 
 var (
 	flowFileRe = regexp.MustCompile(`^/api/event-sessions/([0-9]+)/record-files/([0-9]+)/flow$`)

@@ -494,3 +494,38 @@ func TestServeShutsDown(t *testing.T) {
 		}
 	}
 }
+
+func TestCloseStopsGeneration(t *testing.T) {
+	sc, _ := ParseScenario([]byte(`{"name": "x", "duration": 1, "event_session_id": 1}`))
+	dir := t.TempDir()
+	s, err := New(sc, Options{CacheDir: dir, BaseURL: "http://127.0.0.1:1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := make(chan error, 1)
+	go func() {
+		_, err := s.gen.media(context.Background(), mediaSpec{Video: true, Width: 1920, Height: 1080, Color: "#123456", Duration: 60})
+		res <- err
+	}()
+	// Wait until the build has started (its temporary folder exists).
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		entries, _ := os.ReadDir(dir)
+		if len(entries) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the build did not start")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	s.Close()
+	if err := <-res; err == nil {
+		t.Fatal("a build canceled by Close reported success")
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("cache after Close: %v", entries)
+	}
+	if _, err := s.gen.slide(context.Background(), "#ffffff"); err == nil || !strings.Contains(err.Error(), "stopping") {
+		t.Fatalf("a build after Close: %v", err)
+	}
+}
