@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"testing"
+
+	"github.com/rs/zerolog"
 )
 
 // sharedCache is one media cache for the package's tests: generated media is
@@ -31,3 +33,5 @@ func startBundled(t *testing.T, name string) *Server {
 	}
 	return StartWith(t, sc, Options{CacheDir: sharedCache})
 }
+
+var testLog = zerolog.Nop()
