@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strings"
 
 	"github.com/mtsfarm/mtsfarm/internal/mts"
 	"github.com/mtsfarm/mtsfarm/proto"
@@ -139,8 +140,12 @@ func Plan(flow *mts.Flow, opts PlanOptions) (*proto.Plan, error) {
 		}
 	}
 	if usable == 0 {
-		return nil, fmt.Errorf("planning %q: %w: none of the %d media sessions can be seen or heard inside the recording (see the warnings: %v)",
-			flow.Name, ErrNoMedia, len(all), w.result())
+		why := w.result()
+		if len(why) > 3 {
+			why = append(why[:3], "…")
+		}
+		return nil, fmt.Errorf("planning %q: %w: none of the %d media sessions can be seen or heard inside the recording: %s",
+			flow.Name, ErrNoMedia, len(all), strings.Join(why, "; "))
 	}
 	sort.SliceStable(sessions, func(i, j int) bool { return sessions[i].less(sessions[j]) })
 	taken := map[string]bool{}

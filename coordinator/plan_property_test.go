@@ -3,6 +3,7 @@ package coordinator
 import (
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -14,6 +15,8 @@ import (
 )
 
 const tol = 1e-6
+
+var randomFlows = flag.Int("flows", 500, "how many random flows TestPlanProperties plans (more: -flows 20000)")
 
 // checkInvariants checks everything a consumer of a plan relies on, for any
 // flow: tiling, unit cuts, references, layout rules, inputs inside their
@@ -385,9 +388,9 @@ func randomFlow(r *rand.Rand) ([]byte, PlanOptions) {
 // source, audio-only sessions are heard exactly once. Plans are
 // deterministic.
 func TestPlanProperties(t *testing.T) {
-	n := 3000
+	n := *randomFlows
 	if testing.Short() {
-		n = 300
+		n = min(n, 100)
 	}
 	r := rand.New(rand.NewPCG(4, 2))
 	planned := 0

@@ -32,9 +32,10 @@ const (
 //   - Kind: no video → audio (heard in the final mix only); else
 //     screenshare or webcam.
 //   - Span: start = max(0, relativeTime); a negative relativeTime is
-//     trimmed and the media offset grows by as much. End = start of the add
-//   - the API duration (or the recording end when there is none), capped
-//     by the real media length once probed, and by the recording end.
+//     trimmed and the media offset grows by as much. End = relativeTime
+//     plus the API duration (the recording end when there is none), capped
+//     by relativeTime plus the real media length once probed, and by the
+//     recording end.
 //   - Absent media (could not be fetched or decoded, or a probe that shows
 //     no usable stream) stays in the plan marked absent, never shown or
 //     heard.

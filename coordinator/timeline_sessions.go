@@ -28,7 +28,6 @@ type session struct {
 	user        string
 	admin       bool
 	screenshare bool
-	fallback    bool
 	// Conference flags as of the session's start.
 	confAudio, confVideo bool
 
@@ -92,10 +91,6 @@ func (u update) later(o update) bool {
 	return u.index > o.index
 }
 
-var (
-	urlKey = []byte(`"url"`)
-)
-
 // readLog makes one pass over the events, decoding only the modules the
 // planner reads. Events of other modules are decoded only when their data
 // contains a "url" key (fallback media, spec §2.4): chat and the like cost a
@@ -156,7 +151,7 @@ func readLog(flow *mts.Flow) *flowLog {
 				}
 			}
 		}
-		if bytes.Contains(e.Data, urlKey) {
+		if bytes.Contains(e.Data, []byte(`"url"`)) {
 			l.urlEvents = append(l.urlEvents, i)
 		}
 	}
@@ -220,7 +215,7 @@ func buildSessions(flow *mts.Flow, l *flowLog, w *warnings) []*session {
 	var out []*session
 	ids := map[string]bool{}
 	urls := map[string]string{}
-	newSession := func(id, url, conf string, t float64, index int) *session {
+	newSession := func(id, url, conf string, t float64) *session {
 		s := &session{id: id, url: url, seq: len(out), rawStart: t, conference: conf,
 			user: l.confUser[conf], admin: conf != "" && adminConf(conf)}
 		s.confAudio, s.confVideo = flagsAt(l.confEvents[conf], t)
@@ -251,7 +246,7 @@ func buildSessions(flow *mts.Flow, l *flowLog, w *warnings) []*session {
 		if a.ms.Stream.Conference.ID.Valid() {
 			conf = a.ms.Stream.Conference.ID.String()
 		}
-		s := newSession(id, a.ms.URL, conf, a.time, a.index)
+		s := newSession(id, a.ms.URL, conf, a.time)
 		s.screenshare = a.ms.IsScreenshare()
 		if a.ms.Stream.ID.Valid() {
 			s.stream = a.ms.Stream.ID.String()
@@ -271,8 +266,7 @@ func buildSessions(flow *mts.Flow, l *flowLog, w *warnings) []*session {
 			if u.Stream.Conference.ID.Valid() {
 				conf = u.Stream.Conference.ID.String()
 			}
-			s := newSession(id, u.URL, conf, e.RelativeTime, e.Index)
-			s.fallback = true
+			newSession(id, u.URL, conf, e.RelativeTime)
 			w.add("%s event at %s carries media url %s; added as session %s", moduleName(e.Module), secs(e.RelativeTime), u.URL, id)
 		}
 	}
