@@ -86,7 +86,9 @@ type PlanWindow struct {
 	Column []string `json:"column"`
 	// Grid is the grid's sources in row-major order (layout grid).
 	Grid []string `json:"grid,omitempty"`
-	// Sources is every session active in the window (shown or heard).
+	// Sources is every session active in the window (shown or heard). The
+	// planner lists the sessions with video here; audio-only sessions are
+	// heard through AudioTracks at the final mix and never split windows.
 	Sources []string `json:"sources"`
 	// Audio is every session heard in the window's own audio (audio-only
 	// sessions are not: they go to the final mix).
