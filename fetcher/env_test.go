@@ -190,11 +190,13 @@ func (e *env) waitResults(job string, want int, timeout time.Duration) []proto.F
 	seen := map[string]bool{}
 	deadline := time.Now().Add(timeout)
 	for len(seen) < want && time.Now().Before(deadline) {
-		batch, err := e.results.Fetch(10, jetstream.FetchMaxWait(500*time.Millisecond))
+		batch, err := e.results.FetchNoWait(100)
 		if err != nil {
 			e.t.Fatal(err)
 		}
+		n := 0
 		for msg := range batch.Messages() {
+			n++
 			_ = msg.Ack()
 			res, err := bus.Decode[proto.FetchResult](msg.Data())
 			if err != nil {
@@ -205,6 +207,9 @@ func (e *env) waitResults(job string, want int, timeout time.Duration) []proto.F
 			}
 			all = append(all, res)
 			seen[fmt.Sprintf("%s/%d", res.Kind, res.Index)] = true
+		}
+		if n == 0 {
+			time.Sleep(20 * time.Millisecond)
 		}
 	}
 	if len(seen) < want {

@@ -131,14 +131,14 @@ func serveDir(t *testing.T, dir string) *countingServer {
 	return cs
 }
 
-func startTestProxy(t *testing.T, allow ...string) *hlsProxy {
+func startTestProxy(t *testing.T, onBytes func(int64), allow ...string) *hlsProxy {
 	t.Helper()
 	pol, err := NewPolicy(allow...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p, err := startHLSProxy(&hlsProxy{policy: pol, client: newHTTPClient(pol, 5*time.Second, nil),
-		backoff: Backoff{Base: 5 * time.Millisecond, Max: 20 * time.Millisecond}, attempts: 3, log: zerolog.Nop()})
+		backoff: Backoff{Base: 5 * time.Millisecond, Max: 20 * time.Millisecond}, attempts: 3, onBytes: onBytes, log: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,10 +156,9 @@ func TestHLSThroughProxy(t *testing.T) {
 	srv := serveDir(t, dir)
 	t.Setenv("http_proxy", "http://127.0.0.1:1")
 	t.Setenv("no_proxy", "")
-	p := startTestProxy(t, srv.URL)
+	beats := new(atomic.Int64)
+	p := startTestProxy(t, func(int64) { beats.Add(1) }, srv.URL)
 	out := filepath.Join(t.TempDir(), "hls.mp4")
-	var beats atomic.Int64
-	p.onBytes = func(int64) { beats.Add(1) }
 	if err := run.Run(context.Background(), hlsArgs(p.Base(), p.URL(srv.URL+"/playlist.m3u8"), out), nil); err != nil {
 		t.Fatalf("ffmpeg through the proxy: %v", err)
 	}
@@ -198,7 +197,7 @@ func TestHLSProxyRefusesForeignURIs(t *testing.T) {
 	}
 	srv := serveDir(t, dir)
 	for name := range lists {
-		p := startTestProxy(t, srv.URL)
+		p := startTestProxy(t, nil, srv.URL)
 		out := filepath.Join(t.TempDir(), "hls.mp4")
 		err := run.Run(context.Background(), hlsArgs(p.Base(), p.URL(srv.URL+"/"+name), out), nil)
 		if err == nil {

@@ -45,7 +45,9 @@ func (w *Worker) media(ctx context.Context, t heartbeater, task proto.FetchTask,
 	var lastInvalid error
 	for attempt := 1; attempt <= w.cfg.Attempts; attempt++ {
 		rep.reset()
+		t0 := time.Now()
 		st, err := w.download(ctx, t, u, path, rep)
+		t1 := time.Now()
 		if err != nil {
 			if res, ok := failedFetch(task, err); ok {
 				return res, nil
@@ -53,6 +55,7 @@ func (w *Worker) media(ctx context.Context, t heartbeater, task proto.FetchTask,
 			return proto.FetchResult{}, err
 		}
 		info, err := w.validate(ctx, t, path, st)
+		t2 := time.Now()
 		if err != nil {
 			lastInvalid = err
 			log.Warn().Err(err).Int("try", attempt).Int64("bytes", st.Size).Msg("downloaded media is invalid; fetching it again")
@@ -68,9 +71,12 @@ func (w *Worker) media(ctx context.Context, t heartbeater, task proto.FetchTask,
 				return proto.FetchResult{}, ctx.Err()
 			}
 		}
+		t3 := time.Now()
 		if err := w.storeMedia(ctx, t, task.Key, path, info); err != nil {
 			return proto.FetchResult{}, err
 		}
+		log.Debug().Dur("download", t1.Sub(t0)).Dur("probe", t2.Sub(t1)).Dur("hls", t3.Sub(t2)).Dur("store", time.Since(t3)).
+			Int("requests", st.Requests).Int("resumes", st.Resumes).Msg("media chunk timings")
 		return proto.FetchResult{Status: proto.FetchStored, Media: &info, Bytes: info.Size, Attempts: attempt}, nil
 	}
 	// Every direct download was undecodable: the HLS variant is the last
@@ -147,11 +153,19 @@ func (w *Worker) validate(ctx context.Context, t heartbeater, path string, st dl
 	return info, nil
 }
 
-// probe runs ffprobe (and the optional decode check) and validates. A
-// full decode of a big chunk takes a while: ffmpeg is alive while it runs,
-// so the task heartbeats meanwhile (ctx still bounds it).
+// probeTimeout bounds one ffprobe run (it reads headers only).
+const probeTimeout = 2 * time.Minute
+
+// probe runs ffprobe (and the optional decode check) and validates. The
+// task heartbeats while ffprobe or ffmpeg runs: both are alive and bounded
+// (ffprobe by probeTimeout, the full decode of a big chunk by ctx), and on a
+// busy node even ffprobe can take seconds.
 func (w *Worker) probe(ctx context.Context, t heartbeater, input string) (proto.MediaInfo, error) {
-	info, err := w.deps.FFmpeg.Probe(ctx, input)
+	stop := heartbeatEvery(t, time.Second)
+	defer stop()
+	pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	info, err := w.deps.FFmpeg.Probe(pctx, input)
+	cancel()
 	if err != nil {
 		return info, err
 	}
@@ -159,10 +173,7 @@ func (w *Worker) probe(ctx context.Context, t heartbeater, input string) (proto.
 		return info, err
 	}
 	if w.cfg.DecodeCheck {
-		stop := heartbeatEvery(t, time.Second)
-		err := w.deps.FFmpeg.DecodeCheck(ctx, input)
-		stop()
-		if err != nil {
+		if err := w.deps.FFmpeg.DecodeCheck(ctx, input); err != nil {
 			return info, err
 		}
 	}
