@@ -145,6 +145,9 @@ func (in FinalizeInput) validate() error {
 		if u.Video == "" || u.Audio == "" {
 			return bad("unit %d lacks its video or audio file", i)
 		}
+		if strings.ContainsAny(u.Video+u.Audio, "\r\n") {
+			return bad("unit %d has a line break in a file name (a concat list cannot hold it)", i)
+		}
 	}
 	return nil
 }

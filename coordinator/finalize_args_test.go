@@ -131,6 +131,7 @@ func TestFinalizeInputValidate(t *testing.T) {
 	for name, mod := range map[string]func(*FinalizeInput){
 		"no units":       func(in *FinalizeInput) { in.Units = nil },
 		"unit sans file": func(in *FinalizeInput) { in.Units = []UnitFiles{{Video: "v.ts"}} },
+		"line break":     func(in *FinalizeInput) { in.Units = []UnitFiles{{Video: "v\n.ts", Audio: "a.flac"}} },
 		"zero duration":  func(in *FinalizeInput) { in.Duration = 0 },
 		"fps":            func(in *FinalizeInput) { in.FPS = 0 },
 		"rate":           func(in *FinalizeInput) { in.AudioRate = 0 },
@@ -146,4 +147,67 @@ func TestFinalizeInputValidate(t *testing.T) {
 			t.Errorf("%s: no error", name)
 		}
 	}
+}
+
+// unquoteConcat reads back the paths of a concat list.
+func unquoteConcat(list string) []string {
+	var out []string
+	for _, line := range strings.Split(list, "\n") {
+		if q, ok := strings.CutPrefix(line, "file '"); ok {
+			out = append(out, strings.ReplaceAll(strings.TrimSuffix(q, "'"), `'\''`, "'"))
+		}
+	}
+	return out
+}
+
+func FuzzConcatList(f *testing.F) {
+	f.Add("/w/a.ts", "/w/it's/b.ts")
+	f.Add("'", "\\'' '")
+	f.Fuzz(func(t *testing.T, a, b string) {
+		if strings.ContainsAny(a+b, "\r\n") {
+			return // rejected by FinalizeInput.validate
+		}
+		if got := unquoteConcat(concatList([]string{a, b}, nil)); !reflect.DeepEqual(got, []string{a, b}) {
+			t.Fatalf("concat list of %q reads back as %q", []string{a, b}, got)
+		}
+	})
+}
+
+// unescapeMeta undoes metaEscape.
+func unescapeMeta(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+1 < len(s) {
+			i++
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func FuzzFFMetadata(f *testing.F) {
+	f.Add("Webinar = #1; a\\b", "Slide\n2")
+	f.Fuzz(func(t *testing.T, title, chapter string) {
+		got := ffmetadata(title, []Chapter{{Start: 0, End: 1, Title: chapter}}, 2)
+		lines := strings.Split(strings.TrimSuffix(got, "\n"), "\n")
+		flat := strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ")
+		want := 6
+		if title != "" {
+			want++
+			if v, ok := strings.CutPrefix(lines[1], "title="); !ok || unescapeMeta(v) != flat.Replace(title) {
+				t.Fatalf("title %q written as %q", title, lines[1])
+			}
+		}
+		if len(lines) != want {
+			t.Fatalf("%d lines, want %d: %q", len(lines), want, got)
+		}
+		last := lines[len(lines)-1]
+		name := flat.Replace(chapter)
+		if strings.TrimSpace(chapter) == "" {
+			name = "Slide 1"
+		}
+		if v, ok := strings.CutPrefix(last, "title="); !ok || unescapeMeta(v) != name {
+			t.Fatalf("chapter title %q written as %q", chapter, last)
+		}
+	})
 }
