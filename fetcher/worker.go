@@ -33,8 +33,10 @@ type Worker struct {
 	root    string
 	started time.Time
 
-	mu      sync.Mutex
-	current map[string]int
+	mu       sync.Mutex
+	current  map[string]int
+	running  map[*taskRun]struct{}
+	canceled map[string]time.Time // job → when its cancel was announced
 }
 
 // New checks cfg and deps and returns a Worker; Run starts it.
@@ -70,7 +72,7 @@ func New(cfg Config, deps Deps) (*Worker, error) {
 		dl: &downloader{client: client, userAgent: cfg.UserAgent, backoff: Backoff{Base: cfg.RetryBase, Max: cfg.RetryMax},
 			maxFailures: cfg.NetFailures, maxInlineWait: cfg.MaxRetryAfter, stall: cfg.StallTimeout, log: log},
 		root:    filepath.Join(cfg.WorkDir, cfg.WorkerID),
-		current: map[string]int{},
+		current: map[string]int{}, running: map[*taskRun]struct{}{}, canceled: map[string]time.Time{},
 	}
 	return w, nil
 }
@@ -99,6 +101,11 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("fetcher: opening KV bucket %s: %w (is the farm provisioned?)", proto.BucketWorkers, err)
 	}
+	sub, err := w.deps.JS.Conn().Subscribe(proto.CancelFilter, w.onCancel)
+	if err != nil {
+		return fmt.Errorf("fetcher: subscribing to %s: %w", proto.CancelFilter, err)
+	}
+	defer sub.Unsubscribe()
 	pctx, stopPresence := context.WithCancel(context.WithoutCancel(ctx))
 	presence := &bus.Presence{KV: kv, Info: w.info, Every: w.cfg.PresenceEvery, Log: w.log}
 	var wg sync.WaitGroup
@@ -175,19 +182,22 @@ func (w *Worker) decode(ctx context.Context, t *bus.Task) error {
 // failed ones terminated. Errors that a later delivery may not have
 // (network, 5xx, the store unreachable) return without a result, so the
 // task is redelivered with backoff, until MaxDeliveries.
-func (w *Worker) handle(ctx context.Context, t *bus.Task, task proto.FetchTask) error {
+func (w *Worker) handle(bctx context.Context, t *bus.Task, task proto.FetchTask) error {
 	start := time.Now()
 	defer w.track(task)()
 	log := w.log.With().Str("job_id", task.Job).Str("kind", task.Kind).Int("index", task.Index).
 		Str("object_key", task.Key).Int("attempt", t.Attempt()).Logger()
+	ctx, done, err := w.begin(bctx, task.Job)
+	if err != nil {
+		log.Info().Msg("the job was canceled: dropping the task")
+		return bus.Permanent(fmt.Errorf("%s task %d of job %s: %w", task.Kind, task.Index, task.Job, err))
+	}
+	defer done()
 	if task.Session != "" {
 		log = log.With().Str("session", task.Session).Logger()
 	}
 	log.Debug().Str("url", redact(task.URL)).Msg("fetch task started")
-	var (
-		res proto.FetchResult
-		err error
-	)
+	var res proto.FetchResult
 	switch task.Kind {
 	case proto.FetchResolve:
 		res, err = w.resolve(ctx, t, task, log)
@@ -199,6 +209,10 @@ func (w *Worker) handle(ctx context.Context, t *bus.Task, task proto.FetchTask) 
 		return bus.Permanent(fmt.Errorf("unknown fetch kind %q", task.Kind))
 	}
 	if ctx.Err() != nil {
+		if cause := context.Cause(ctx); errors.Is(cause, ErrJobCanceled) {
+			log.Info().Msg("the job was canceled: fetch stopped, task dropped")
+			return bus.Permanent(fmt.Errorf("%s task %d of job %s: %w", task.Kind, task.Index, task.Job, cause))
+		}
 		// Shutdown (the message was handed back) or hung: no result.
 		return context.Cause(ctx)
 	}

@@ -299,3 +299,49 @@ func TestPresence(t *testing.T) {
 		t.Error("presence entry still there after the fetcher stopped")
 	}
 }
+
+// TestJobCanceledMidDownload: a cancel announcement stops the job's running
+// download at once; the task is dropped (terminated, no result, nothing
+// stored) and later tasks of the job are dropped too.
+func TestJobCanceledMidDownload(t *testing.T) {
+	e := newEnv(t, slowScenario, "local")
+	chunk := e.fake.Chunks(0)[0]
+	const job = "job-cancel"
+	cfg := e.config("fetcher-1")
+	cfg.ProgressEvery = 200 * time.Millisecond
+	e.start(cfg)
+	e.publish(mediaTask(job, 0, chunk))
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		var seen bool
+		for _, ev := range e.events(job) {
+			seen = seen || ev.Kind == proto.EventProgress && ev.Progress.BytesDone > 0
+		}
+		if seen {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no progress")
+		}
+	}
+	if err := e.js.Conn().Publish(proto.CancelSubject(job), nil); err != nil {
+		t.Fatal(err)
+	}
+	canceledAt := time.Now()
+	for time.Since(canceledAt) < 10*time.Second {
+		if entries, _ := os.ReadDir(filepath.Join(e.workDir, "fetcher-1")); len(entries) == 0 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if el := time.Since(canceledAt); el > 3*time.Second {
+		t.Errorf("the download went on for %s after the cancel", el)
+	}
+	e.publish(proto.FetchTask{Job: job, Kind: proto.FetchSlide, Index: 1, URL: chunk.URL, Key: proto.SlideKey(chunk.URL, "jpg")})
+	if res := e.drainResults(testAckWait); len(res) != 0 {
+		t.Errorf("results of a canceled job: %+v", res)
+	}
+	if n := e.store.Puts(proto.MediaKey(chunk.URL, "mp4")); n != 0 {
+		t.Errorf("canceled chunk stored %d times", n)
+	}
+	assertNoPending(t, e.js)
+}
