@@ -58,7 +58,8 @@ func (d *downloader) get(ctx context.Context, rawURL, path string, onBytes func(
 		offset    int64
 		validator string // strong ETag or Last-Modified, for If-Range
 		failures  int
-		noRange   bool // the server answered a Range with the wrong bytes
+		noRange   bool  // the server answered a Range with the wrong bytes
+		high      int64 // the furthest offset reached
 		buf       = make([]byte, copyBufSize)
 	)
 	restart := func() error {
@@ -141,13 +142,14 @@ func (d *downloader) get(ctx context.Context, rawURL, path string, onBytes func(
 		if !transient(err) {
 			return st, err
 		}
-		var progress bool
 		if pe, ok := err.(*partialError); ok {
-			progress = pe.progress
 			err = pe.err
-		}
-		if progress {
-			failures = 0
+			// Progress is getting further into the file than ever before: a
+			// server that ignores Range and drops every response at the same
+			// byte must still run out of attempts.
+			if offset > high {
+				high, failures = offset, 0
+			}
 		}
 		if e := fail(err); e != nil {
 			return st, e
@@ -155,12 +157,8 @@ func (d *downloader) get(ctx context.Context, rawURL, path string, onBytes func(
 	}
 }
 
-// partialError is a body that broke off; progress says whether new bytes
-// arrived before it did.
-type partialError struct {
-	err      error
-	progress bool
-}
+// partialError is a body that broke off.
+type partialError struct{ err error }
 
 func (e *partialError) Error() string { return e.err.Error() }
 func (e *partialError) Unwrap() error { return e.err }
@@ -204,7 +202,6 @@ func (d *downloader) body(resp *http.Response, f *os.File, offset *int64, st *dl
 		return false, &StatusError{Code: resp.StatusCode, URL: u,
 			RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
 	}
-	before := *offset
 	for {
 		n, rerr := resp.Body.Read(buf)
 		if n > 0 {
@@ -221,13 +218,11 @@ func (d *downloader) body(resp *http.Response, f *os.File, offset *int64, st *dl
 			break
 		}
 		if rerr != nil {
-			return false, &partialError{err: fmt.Errorf("GET %s: connection broke at byte %d: %w", u, *offset, rerr),
-				progress: *offset > before}
+			return false, &partialError{err: fmt.Errorf("GET %s: connection broke at byte %d: %w", u, *offset, rerr)}
 		}
 	}
 	if st.Total >= 0 && *offset < st.Total {
-		return false, &partialError{err: fmt.Errorf("GET %s: body ended at byte %d of %d", u, *offset, st.Total),
-			progress: *offset > before}
+		return false, &partialError{err: fmt.Errorf("GET %s: body ended at byte %d of %d", u, *offset, st.Total)}
 	}
 	if st.Total >= 0 && *offset > st.Total {
 		*noRange = true

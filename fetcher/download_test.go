@@ -403,3 +403,22 @@ func TestRetryAfterAndBackoff(t *testing.T) {
 		}
 	}
 }
+
+// TestDownloadGivesUpOnRepeatedDropsWithoutRange: a server that ignores
+// Range and drops every response at the same byte runs out of attempts
+// instead of looping forever.
+func TestDownloadGivesUpOnRepeatedDropsWithoutRange(t *testing.T) {
+	content := testContent(100_000)
+	rs := newRangeServer(t, content, func(n int, w http.ResponseWriter, r *http.Request) bool {
+		dropAfter(content, 30_000, w)
+		return true
+	})
+	d := testDL(t, rs.srv.URL)
+	_, err := d.get(context.Background(), rs.srv.URL+"/x.mp4", filepath.Join(t.TempDir(), "x"), nil)
+	if err == nil || !transient(err) {
+		t.Fatalf("err = %v, want a transient failure", err)
+	}
+	if n := len(rs.requests()); n > d.maxFailures+1 {
+		t.Errorf("%d requests, want at most %d", n, d.maxFailures+1)
+	}
+}
