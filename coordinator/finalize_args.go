@@ -157,9 +157,11 @@ func muxArgs(m muxSpec) []string {
 		args = append(args, "-i", in)
 	}
 	n := m.Audio.samples(m.Duration)
-	// async=1 fills a gap left by a unit whose audio ended early (the concat
-	// list places every unit at its video's start), so later units stay in sync.
-	unit := fmt.Sprintf("[1:a]aresample=%d:async=1:first_pts=0,%s", m.Audio.Rate, m.Audio.aformat())
+	// The concat list places every unit's audio at its video's start; async
+	// with a 1 ms threshold then fills the gap after a unit whose audio is
+	// short and cuts the overlap of one whose audio is long, so no unit's
+	// error carries over to the next.
+	unit := fmt.Sprintf("[1:a]aresample=%d:async=1:min_hard_comp=0.001:first_pts=0,%s", m.Audio.Rate, m.Audio.aformat())
 	tail := fmt.Sprintf("apad=whole_len=%d,atrim=end_sample=%d[aout]", n, n)
 	var g strings.Builder
 	if len(m.Mixes) == 0 {

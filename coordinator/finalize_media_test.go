@@ -45,7 +45,8 @@ type unitSpec struct {
 	secs      float64 // video length
 	audioSecs float64 // audio length (0: secs)
 	color     string
-	freq      int // tone of the unit audio; 0: silence
+	freq      int     // tone of the unit audio; 0: silence
+	lead      float64 // silence before the tone
 	preset    string
 	size      string // default 320x180
 	fps       int    // default 25
@@ -71,7 +72,8 @@ func makeUnit(t testing.TB, r *ffmpeg.Runner, dir, name string, u unitSpec) Unit
 		"-bf", "0", "-pix_fmt", "yuv420p", "-f", "mpegts", out.Video)
 	src := fmt.Sprintf("anullsrc=r=48000:cl=stereo:d=%s", fsecs(as))
 	if u.freq > 0 {
-		src = fmt.Sprintf("sine=f=%d:r=48000:d=%s", u.freq, fsecs(as))
+		src = fmt.Sprintf("sine=f=%d:r=48000:d=%s,adelay=delays=%dS:all=1", u.freq, fsecs(as-u.lead),
+			int(math.Round(u.lead*48000)))
 	}
 	ffrun(t, r, "-f", "lavfi", "-i", src, "-ac", "2", "-c:a", "flac", "-sample_fmt", "s16", "-f", "flac", out.Audio)
 	return out
@@ -127,6 +129,19 @@ func (p pcm) tone(freq, from, dur float64) float64 {
 	}
 	power := s1*s1 + s2*s2 - k*s1*s2
 	return 2 * math.Sqrt(max(power, 0)) / wsum
+}
+
+// onset is when freq starts (at level or above) after from: the start of
+// the first 20 ms window (in 1 ms steps) with the tone at level, plus half a
+// window; -1 if it never does.
+func (p pcm) onset(freq, from, level float64) float64 {
+	const win = 0.02
+	for at := from; at+win <= p.seconds(); at += 0.001 {
+		if p.tone(freq, at, win) >= level {
+			return at + win/2
+		}
+	}
+	return -1
 }
 
 // pixel is the average RGB of the frame shown at t.

@@ -253,22 +253,25 @@ func TestFinalizeTracks(t *testing.T) {
 	}
 }
 
-// TestFinalizeFastPath: no tracks, so no mix step; a unit whose audio is
-// short is padded so the next unit's audio stays in sync.
+// TestFinalizeFastPath: no tracks, so no mix step. A unit whose audio is
+// short is padded and one whose audio is a frame too long is cut, so every
+// unit's audio stays in sync with its video.
 func TestFinalizeFastPath(t *testing.T) {
 	r := newFFmpeg(t)
 	dir := t.TempDir()
 	units := []UnitFiles{
 		makeUnit(t, r, dir, "u0", unitSpec{secs: 3, audioSecs: 2.5, color: "green", freq: 500, preset: "veryfast"}),
-		makeUnit(t, r, dir, "u1", unitSpec{secs: 2, color: "yellow", freq: 700, preset: "slow"}),
+		makeUnit(t, r, dir, "u1", unitSpec{secs: 2, audioSecs: 2.04, color: "yellow", freq: 700, preset: "slow"}),
+		makeUnit(t, r, dir, "u2", unitSpec{secs: 1, color: "white", freq: 1100, lead: 0.5, preset: "ultrafast"}),
 	}
-	in := baseInput(units, 5, dir)
+	in := baseInput(units, 6, dir)
 	var prog progressLog
 	res, err := Finalize(context.Background(), r, in, prog.fn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "unit 0: audio is 2.500 s, video 3.000 s") {
+	if len(res.Warnings) != 2 || !strings.Contains(res.Warnings[0], "unit 0: audio is 2.500 s, video 3.000 s") ||
+		!strings.Contains(res.Warnings[1], "unit 1: audio is 2.040 s, video 2.000 s") {
 		t.Errorf("warnings %q", res.Warnings)
 	}
 	if !slices.Equal(prog.calls, []string{"probe", "mux", "check"}) {
@@ -288,6 +291,14 @@ func TestFinalizeFastPath(t *testing.T) {
 	}
 	if got := out.tone(500, 2.6, 0.35); got > 0.05*src {
 		t.Errorf("unit 0 tone heard at 2.6 s, after its audio ended: %.4f", got)
+	}
+	if on := out.onset(700, 2.8, 0.5*src); !within(on, 3, 0.015) {
+		t.Errorf("unit 1's tone starts at %.4f s, want 3 s (unit 0's audio is 0.5 s short)", on)
+	}
+	// Unit 1's audio is 40 ms long: its tail may replace the first 40 ms of
+	// unit 2, but unit 2's audio must not move (its tone starts 0.5 s in).
+	if on := out.onset(1100, 5.2, 0.5*src); !within(on, 5.5, 0.015) {
+		t.Errorf("unit 2's tone starts at %.4f s, want 5.5 s (unit 1's audio is 40 ms long)", on)
 	}
 	if p := ffprobeJSON(t, in.Output); len(p.Chapters) != 0 || p.Format.Tags["title"] != "" {
 		t.Errorf("chapters %v, title %q: want none", p.Chapters, p.Format.Tags["title"])
