@@ -13,10 +13,13 @@ import (
 //
 //   - every video input is placed at its unit time (setpts), brought to the
 //     unit's frame rate at once (fps: frames nobody sees are dropped before
-//     any scaling), and split into one branch per rectangle it fills;
+//     any per-window work), and split into one branch per rectangle it
+//     fills; an input drawn at one size throughout is scaled once, before
+//     fps, on its own frames (see planScale);
 //   - every window is a segment of exactly its frame count: a black canvas
 //     (color + trim) with each branch trimmed to the window (in frames),
-//     scaled to fit its rectangle and overlaid centred in it; a source that
+//     scaled to fit its rectangle (unless scaled already) and overlaid
+//     centred in it; a source that
 //     ends early simply stops being overlaid (black), one that starts late
 //     appears when it starts;
 //   - the segments are concatenated, so each overlay works only during its
@@ -89,6 +92,15 @@ func (g *graphBuilder) videoInput(in *input) {
 		if at := in.src.At; at > 0 {
 			chain = append(chain, "setpts=PTS+"+seconds(at)+"/TB")
 		}
+		if in.fit != nil {
+			// Scaled once, on the source's own frames: first drop the
+			// frames beyond the unit's rate (at most one per output frame
+			// slot), then scale, then fill the rate (fps repeats frames by
+			// reference).
+			r := strconv.Itoa(g.u.FPS)
+			chain = append(chain, "select='isnan(prev_selected_t)+gt(floor(t*"+r+"),floor(prev_selected_t*"+r+"))'",
+				g.scale(*in.fit))
+		}
 		chain = append(chain, "fps="+strconv.Itoa(g.u.FPS))
 	}
 	head := fmt.Sprintf("[%d:v]%s", in.index, strings.Join(chain, ","))
@@ -133,7 +145,9 @@ func (g *graphBuilder) segment(seg segment) {
 		if seg.start > 0 {
 			chain = append(chain, fmt.Sprintf("setpts=PTS-%d", seg.start))
 		}
-		chain = append(chain, g.scale(d.rect))
+		if d.in.fit == nil {
+			chain = append(chain, g.scale(d.rect))
+		}
 		pk := fmt.Sprintf("[w%dp%d]", seg.index, k)
 		g.add("%s%s%s", labels[k], strings.Join(chain, ","), pk)
 		labels[k] = pk
@@ -152,11 +166,13 @@ func (g *graphBuilder) segment(seg segment) {
 
 // canvas is a chain making n black frames of w×h.
 func (g *graphBuilder) canvas(w, h, n int) string {
-	s := fmt.Sprintf("color=c=black:s=%dx%d:r=%d,trim=end_frame=%d", w, h, g.u.FPS, n)
+	// The canvas format is pinned: left to negotiation it becomes yuva420p
+	// (overlay's input format) and every overlay takes its slow path for a
+	// main picture with alpha (4x the cost here).
 	if g.cuda {
-		s += ",format=nv12,hwupload"
+		return fmt.Sprintf("color=c=black:s=%dx%d:r=%d,format=nv12,trim=end_frame=%d,hwupload", w, h, g.u.FPS, n)
 	}
-	return s
+	return fmt.Sprintf("color=c=black:s=%dx%d:r=%d,format=yuv420p,trim=end_frame=%d", w, h, g.u.FPS, n)
 }
 
 // box paints rectangle r with its pad colour on the canvas chain cur and

@@ -46,6 +46,11 @@ func TestMain(m *testing.M) {
 	if mediaDir != "" {
 		os.RemoveAll(mediaDir)
 	}
+	for _, bm := range benchSet {
+		if bm.dir != "" {
+			os.RemoveAll(bm.dir)
+		}
+	}
 	os.Exit(code)
 }
 

@@ -39,8 +39,12 @@ type input struct {
 	url      string
 	index    int // ffmpeg input index
 	branches int // video branches (draws) fed by this input
-	heard    []span
-	gate     bool // heard only in part of its range: silence the rest
+	// fit is set when the input is scaled once, before the split, to the
+	// one rectangle size of all its draws (see planScale).
+	fit   *proto.Rect
+	shown int // frames the input is drawn in
+	heard []span
+	gate  bool // heard only in part of its range: silence the rest
 }
 
 // span is a time range of the unit, seconds.
@@ -102,6 +106,7 @@ func planUnit(u proto.RenderUnit, urls map[string]string) (*unitPlan, error) {
 				d.box = r.Pad != proto.PadBlack || overlapsAny(r, drawn)
 			}
 			in.branches++
+			in.shown += seg.end - seg.start
 			seg.draws = append(seg.draws, d)
 			drawn = append(drawn, r)
 		}
@@ -113,6 +118,7 @@ func planUnit(u proto.RenderUnit, urls map[string]string) (*unitPlan, error) {
 			continue
 		}
 		in.index = len(p.inputs)
+		planScale(in, p.windows, u.FPS)
 		in.gate = len(in.heard) > 0 && !covers(in.heard, span{in.src.At, min(in.src.At+in.src.Duration, dur)})
 		p.inputs = append(p.inputs, in)
 	}
@@ -150,4 +156,32 @@ func covers(spans []span, s span) bool {
 		at = max(at, x.end)
 	}
 	return at >= s.end-eps
+}
+
+// planScale decides where an input is scaled. Scaling once, before the
+// frame-rate conversion, works on the source's own frames only: a 10 fps
+// screenshare is scaled 10 times a second, not 25, and every window shares
+// the work. It is used when all draws of the input have one size and the
+// input is drawn during most of its range (else frames nobody sees would be
+// scaled). Otherwise each draw scales its own window's frames.
+func planScale(in *input, windows []segment, fps int) {
+	if in.branches == 0 || in.src.Kind == proto.SourceSlide {
+		return
+	}
+	var fit *proto.Rect
+	for _, seg := range windows {
+		for _, d := range seg.draws {
+			if d.in != in {
+				continue
+			}
+			if fit != nil && (fit.W != d.rect.W || fit.H != d.rect.H) {
+				return
+			}
+			r := d.rect
+			fit = &r
+		}
+	}
+	if rng := int(math.Round(in.src.Duration * float64(fps))); in.shown*2 >= rng {
+		in.fit = fit
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -31,9 +32,13 @@ var (
 	ErrStalled = errors.New("ffmpeg made no progress for the stall timeout")
 )
 
-// handBackDelay is how long a unit this worker must not or cannot render
-// waits before it is delivered again (to any renderer).
-const handBackDelay = 5 * time.Second
+// handBackDelay is how long a unit this worker must not render waits before
+// it is delivered again (to any renderer). It is jittered: the handing-back
+// worker pulls again at once, so a fixed delay would hand the unit to it at
+// the same point of its pull cycle every time, starving the other renderers.
+func handBackDelay() time.Duration {
+	return time.Second + rand.N(2*time.Second)
+}
 
 // canceledMemory is how long a canceled job is remembered, so its units that
 // are still queued are dropped on arrival.
@@ -217,7 +222,7 @@ func (w *Worker) handle(ctx context.Context, t *bus.Task, u proto.RenderUnit) er
 	if slices.Contains(u.ExcludeWorkers, w.cfg.WorkerID) {
 		log.Info().Msg("this worker is excluded from the unit: handing it back")
 		return bus.RetryAfter(fmt.Errorf("unit %d of job %s excludes worker %s: handed back for another renderer",
-			u.Index, u.Job, w.cfg.WorkerID), handBackDelay)
+			u.Index, u.Job, w.cfg.WorkerID), handBackDelay())
 	}
 	uctx, done, err := w.begin(ctx, u)
 	if err != nil {
