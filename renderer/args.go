@@ -66,7 +66,9 @@ func Build(u proto.RenderUnit, urls map[string]string, o Options) (Command, erro
 	a = append(a, "-filter_complex_script", o.GraphFile)
 	a = append(a, "-map", "["+videoOut+"]")
 	a = append(a, enc...)
-	a = append(a, "-frames:v", strconv.Itoa(p.frames), "-f", "mpegts", o.VideoOut)
+	// Timestamps from 0 (the muxer's default offset is 1.4 s): a unit file
+	// seeks and joins at the times its unit says.
+	a = append(a, "-frames:v", strconv.Itoa(p.frames), "-muxdelay", "0", "-muxpreload", "0", "-f", "mpegts", o.VideoOut)
 	a = append(a, "-map", "["+audioOut+"]", "-c:a", "flac", "-sample_fmt", "s16",
 		"-ar", strconv.Itoa(u.Encoding.AudioRate), "-ac", strconv.Itoa(u.Encoding.AudioChannels),
 		"-f", "flac", o.AudioOut)

@@ -234,6 +234,12 @@ func (g *graphBuilder) audio() {
 		if in.src.At > 0 {
 			chain = append(chain, "asetpts=PTS+"+seconds(in.src.At)+"/TB")
 		}
+		if g.u.Encoding.AudioChannels == 2 {
+			// A mono microphone goes to both channels at its own level
+			// (as a player plays a mono file), not 3 dB down as ffmpeg's
+			// default upmix puts it; stereo passes unchanged.
+			chain = append(chain, "pan=stereo|FL=FL+FC|FR=FR+FC")
+		}
 		// async fills gaps in the source's timestamps and, with first_pts=0,
 		// pads silence from the unit start to the source's start.
 		chain = append(chain, fmt.Sprintf("aresample=%d:async=1:first_pts=0", rate),
