@@ -31,8 +31,13 @@ func (c *Coordinator) handleFinalize(ctx context.Context, t *bus.Task) error {
 	if err != nil {
 		return err
 	}
-	if j.State != proto.StateFinalizing || j.Generation != task.Generation {
+	switch {
+	case j.State.Terminal() || j.Generation != task.Generation:
 		return nil // canceled, retried or already finished: nothing to do
+	case j.State != proto.StateFinalizing:
+		// The coordinator publishes before it writes the record, so the
+		// task can arrive a moment before the record says finalizing.
+		return bus.RetryAfter(errors.New("job record not yet finalizing"), 500*time.Millisecond)
 	}
 	log := c.log.With().Str("job_id", j.ID).Logger()
 	started := c.now()
@@ -94,7 +99,9 @@ func (c *Coordinator) handleFinalize(ctx context.Context, t *bus.Task) error {
 		if ctx.Err() != nil {
 			return err // shutdown: hand the task back
 		}
-		if errors.Is(err, ErrFinalizeInput) {
+		if errors.Is(err, ErrFinalizeInput) || errors.Is(err, ErrBadOutput) {
+			// The units themselves are wrong: finalizing again would fail
+			// the same way.
 			return c.finalizeFailed(ctx, j.ID, err)
 		}
 		return err // transient (ffmpeg crash, disk): retried with backoff

@@ -38,7 +38,9 @@ func (c *Coordinator) onFetch(ctx context.Context, r proto.FetchResult) error {
 	log := c.log.With().Str("job_id", r.Job).Str("kind", r.Kind).Int("chunk", r.Index).Str("status", r.Status).Logger()
 	if r.Kind == proto.FetchResolve {
 		_, err := c.advance(ctx, r.Job, func(j *proto.Job) (bool, error) {
-			if j.State != proto.StateResolving || r.Generation != j.Generation {
+			// Queued too: the resolve is published before the record
+			// that says resolving is written.
+			if (j.State != proto.StateResolving && j.State != proto.StateQueued) || r.Generation != j.Generation {
 				return false, nil
 			}
 			if r.Status != proto.FetchStored {

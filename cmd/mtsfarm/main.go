@@ -31,6 +31,7 @@ type command struct {
 // commands is the table of subcommands, in the order help prints them.
 func commands() []command {
 	return []command{
+		{"run", "render one recording in this process (embedded farm)", runRun},
 		{"coordinator", "run a farm coordinator (job API, dispatch, finalize)", runCoordinator},
 		{"fetcher", "run a farm fetcher (resolve flows, download media and slides from MTS Link)", runFetcher},
 		{"renderer", "run a farm renderer (render units with NVENC or libx264)", runRenderer},

@@ -1,0 +1,269 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/mtsfarm/mtsfarm/coordinator"
+	"github.com/mtsfarm/mtsfarm/fetcher"
+	"github.com/mtsfarm/mtsfarm/internal/blob"
+	"github.com/mtsfarm/mtsfarm/internal/bus"
+	"github.com/mtsfarm/mtsfarm/internal/ffmpeg"
+	"github.com/mtsfarm/mtsfarm/proto"
+	"github.com/mtsfarm/mtsfarm/renderer"
+)
+
+const runUsage = `run [flags] URL
+
+Render one recording in this process: an embedded NATS server with
+JetStream, a local object store, a coordinator, fetchers and a renderer, all
+talking exactly as a farm does. Everything lives in the data dir, so running
+the same command again after Ctrl-C resumes where it stopped, and a second
+recording reuses every chunk already downloaded.`
+
+// runFlags are the flags of `mtsfarm run`.
+type runFlags struct {
+	out, dataDir, cookie, name, listen, encoder, progress string
+	fetchSlots, renderSlots                               int
+	coord                                                 coordFlags
+	log                                                   logFlags
+}
+
+func runRun(ctx context.Context, env *cli, args []string) error {
+	fs := newFlags(env, "run", runUsage)
+	var f runFlags
+	fs.StringVar(&f.out, "o", "", "output MP4 file (default: the sanitized title, .mp4, in the current directory)")
+	fs.StringVar(&f.dataDir, "data-dir", defaultDataDir(), "JetStream store, object store and scratch files")
+	fs.StringVar(&f.cookie, "session-cookie", "", "sessionId cookie for private recordings (from a logged-in browser)")
+	fs.StringVar(&f.name, "name", "", "output name template in the store ({title}, {job}, {session})")
+	fs.StringVar(&f.listen, "listen", "", "also listen for NATS clients on HOST:PORT (so `nats` can watch); off by default")
+	fs.StringVar(&f.encoder, "encoder", renderer.EncoderAuto, "auto (NVENC when it works), libx264 or h264_nvenc")
+	fs.StringVar(&f.progress, "progress", "auto", "auto (bars on a terminal), bars, lines or none")
+	fs.IntVar(&f.fetchSlots, "fetchers", 2, "downloads at once")
+	fs.IntVar(&f.renderSlots, "renderers", 1, "units rendered at once")
+	f.coord.register(fs)
+	f.log.register(fs)
+	f.log.level = "warn"
+	if err := parseFlags(env, fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return fmt.Errorf("%w: give one recording URL", errUsage)
+	}
+	return embeddedRun(ctx, env, f, fs.Arg(0))
+}
+
+// farm is the embedded farm of `mtsfarm run`.
+type farm struct {
+	emb   *bus.Embedded
+	nc    *nats.Conn
+	store *blob.Local
+	stop  context.CancelFunc
+	wg    sync.WaitGroup
+	errs  chan error
+}
+
+func listenAddr(s string) (string, int, error) {
+	if s == "" {
+		return "", 0, nil
+	}
+	host, p, err := net.SplitHostPort(s)
+	port, perr := strconv.Atoi(p)
+	if err != nil || perr != nil || port < 1 || port > 65535 {
+		return "", 0, fmt.Errorf("%w: --listen %q: want HOST:PORT", errUsage, s)
+	}
+	return host, port, nil
+}
+
+// startFarm starts every role in this process.
+func startFarm(ctx context.Context, f runFlags, log zerolog.Logger) (*farm, error) {
+	host, port, err := listenAddr(f.listen)
+	if err != nil {
+		return nil, err
+	}
+	work := filepath.Join(f.dataDir, "work")
+	for _, d := range []string{f.dataDir, work} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("making the data dir: %w", err)
+		}
+	}
+	emb, err := bus.StartEmbedded(bus.EmbeddedConfig{DataDir: filepath.Join(f.dataDir, "nats"), Host: host, Port: port,
+		ServerName: "mtsfarm-run", Log: log})
+	if err != nil {
+		return nil, err
+	}
+	fm := &farm{emb: emb, errs: make(chan error, 4)}
+	fail := func(err error) (*farm, error) { fm.close(); return nil, err }
+	if fm.nc, err = emb.Connect(nats.Name("mtsfarm run")); err != nil {
+		return fail(err)
+	}
+	js, err := jetstream.New(fm.nc)
+	if err != nil {
+		return fail(err)
+	}
+	if err := bus.Provision(ctx, js, proto.Definitions(1)); err != nil {
+		return fail(fmt.Errorf("provisioning the embedded NATS (a data dir from an older mtsfarm? use a fresh --data-dir): %w", err))
+	}
+	if fm.store, err = blob.NewLocal(filepath.Join(f.dataDir, "store")); err != nil {
+		return fail(err)
+	}
+	ff := ffmpeg.New(log)
+	cc := f.coord.cfg
+	cc.WorkerID, cc.WorkDir, cc.MTSBaseURLs, cc.Log = "coordinator-local", work, f.coord.baseURLs, log
+	coord, err := coordinator.New(ctx, cc, fm.nc, fm.store, ff)
+	if err != nil {
+		return fail(err)
+	}
+	fc := fetcher.DefaultConfig()
+	fc.WorkerID, fc.Slots, fc.WorkDir, fc.MTSBaseURLs, fc.Version = "fetcher-local", f.fetchSlots, work, f.coord.baseURLs, buildVersion()
+	fetch, err := fetcher.New(fc, fetcher.Deps{JS: js, Store: fm.store, FFmpeg: ff, Log: log})
+	if err != nil {
+		return fail(err)
+	}
+	rc := renderer.DefaultConfig()
+	rc.WorkerID, rc.Slots, rc.WorkDir, rc.Encoder, rc.Version = "renderer-local", f.renderSlots, work, f.encoder, buildVersion()
+	render, err := renderer.New(rc, renderer.Deps{JS: js, Store: fm.store, FFmpeg: ff, Log: log})
+	if err != nil {
+		return fail(err)
+	}
+	rctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	fm.stop = stop
+	for _, run := range []func(context.Context) error{coord.Run, fetch.Run, render.Run} {
+		fm.wg.Add(1)
+		go func() {
+			defer fm.wg.Done()
+			if err := run(rctx); err != nil && rctx.Err() == nil {
+				fm.errs <- err
+			}
+		}()
+	}
+	return fm, nil
+}
+
+// close stops the roles, then the connection and the server.
+func (fm *farm) close() {
+	if fm.stop != nil {
+		fm.stop()
+		done := make(chan struct{})
+		go func() { fm.wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+		}
+	}
+	if fm.nc != nil {
+		_ = fm.nc.Drain()
+	}
+	fm.emb.Shutdown()
+}
+
+func embeddedRun(ctx context.Context, env *cli, f runFlags, url string) error {
+	log, _ := f.log.logger(env.stderr)
+	fm, err := startFarm(ctx, f, log)
+	if err != nil {
+		return err
+	}
+	defer fm.close()
+	if f.listen != "" {
+		fmt.Fprintf(env.stderr, "NATS clients can attach at %s\n", fm.emb.ClientURL())
+	}
+	job, err := submitLocal(ctx, fm.nc, proto.SubmitRequest{URL: url, SessionCookie: f.cookie, Name: f.name})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stderr, "job %s: %s\n", job.ID, job.URL)
+	show := newProgressView(env.stderr, f.progress)
+	final, err := followJob(ctx, fm, job.ID, show)
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("stopped; run the same command again to resume (state kept in %s)", f.dataDir)
+		}
+		return err
+	}
+	for _, w := range final.Warnings {
+		fmt.Fprintf(env.stderr, "warning: %s\n", w)
+	}
+	if final.State != proto.StateDone {
+		msg := final.Error
+		if msg == "" {
+			msg = "no reason recorded"
+		}
+		return fmt.Errorf("job %s %s: %s", final.ID, final.State, msg)
+	}
+	out := f.out
+	if out == "" {
+		out = filepath.Base(final.OutputKey)
+	}
+	info, err := fm.store.GetFile(ctx, final.OutputKey, out)
+	if err != nil {
+		return fmt.Errorf("copying the output to %s: %w", out, err)
+	}
+	fmt.Fprintf(env.stdout, "%s\t%.1f MB\t%s\n", out, float64(info.Size)/1e6, fmtSeconds(final.Duration))
+	return nil
+}
+
+// submitLocal submits through the job API like any client, waiting for the
+// coordinator to come up, and retries a failed earlier job of the same
+// recording (that is what running the command again means).
+func submitLocal(ctx context.Context, nc *nats.Conn, req proto.SubmitRequest) (proto.SubmittedJob, error) {
+	var reply proto.SubmitReply
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		err := apiRequest(ctx, nc, proto.SubjectSubmit, req, &reply)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) || !errors.Is(err, errNoCoordinator) {
+			return proto.SubmittedJob{}, err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	job := reply.Jobs[0]
+	if job.Existing && (job.State == proto.StateFailed || job.State == proto.StateCanceled) {
+		var j proto.Job
+		if err := apiRequest(ctx, nc, proto.SubjectRetry, proto.JobRequest{Job: job.ID}, &j); err != nil {
+			return job, fmt.Errorf("retrying the earlier job %s: %w", job.ID, err)
+		}
+		job.State = j.State
+	}
+	return job, nil
+}
+
+// followJob shows a job's progress until it ends and returns its record.
+func followJob(ctx context.Context, fm *farm, id string, show *progressView) (*proto.Job, error) {
+	live := newLiveProgress()
+	sub, err := fm.nc.Subscribe(proto.EventSubject(id, proto.EventProgress), live.observe)
+	if err == nil {
+		defer sub.Unsubscribe()
+	}
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		var j proto.Job
+		if err := apiRequest(ctx, fm.nc, proto.SubjectStatus, proto.JobRequest{Job: id}, &j); err != nil {
+			return nil, err
+		}
+		show.update(&j, live)
+		if j.State.Terminal() {
+			return &j, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case err := <-fm.errs:
+			return nil, fmt.Errorf("a farm role stopped: %w", err)
+		case <-tick.C:
+		}
+	}
+}
