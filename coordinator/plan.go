@@ -60,6 +60,11 @@ type PlanOptions struct {
 	// AbsentSlides lists slide URLs whose image could not be fetched, with
 	// the reason: the slide before stays on screen, a warning.
 	AbsentSlides map[string]string
+	// Width × Height, when both are set, is the output size, decided
+	// earlier: the plan uses it and its geometry is known. The coordinator
+	// freezes the size of a job once one chunk of every shown stream is
+	// probed, so units render while the other chunks still download.
+	Width, Height int
 }
 
 // withDefaults fills in the defaults and checks the ranges.
@@ -88,6 +93,8 @@ func (o PlanOptions) withDefaults() (PlanOptions, error) {
 		return o, fmt.Errorf("%w: fps %d is outside 1..120", ErrBadOptions, o.FPS)
 	case o.MinSlidesWidth < 16 || o.MinSlidesHeight < 16 || o.MinSlidesWidth > 7680 || o.MinSlidesHeight > 4320:
 		return o, fmt.Errorf("%w: slides minimum %dx%d is outside 16x16..7680x4320", ErrBadOptions, o.MinSlidesWidth, o.MinSlidesHeight)
+	case (o.Width != 0 || o.Height != 0) && (o.Width < 16 || o.Height < 16 || o.Width > 7680 || o.Height > 4320 || o.Width%2 != 0 || o.Height%2 != 0):
+		return o, fmt.Errorf("%w: fixed geometry %dx%d must be even and inside 16x16..7680x4320", ErrBadOptions, o.Width, o.Height)
 	}
 	return o, nil
 }
@@ -174,6 +181,9 @@ func Plan(flow *mts.Flow, opts PlanOptions) (*proto.Plan, error) {
 		}
 	}
 	width, height, known := geometry(shown, displayed, len(slides) > 0, &o)
+	if o.Width > 0 && o.Height > 0 {
+		width, height, known = o.Width, o.Height, true
+	}
 
 	p := &proto.Plan{
 		Type: proto.TypePlan, Title: flow.Name, Duration: duration, Width: width, Height: height, FPS: o.FPS,

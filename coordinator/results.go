@@ -183,7 +183,8 @@ func (c *Coordinator) publish(ctx context.Context, j *proto.Job, out outbox) err
 }
 
 // planFor plans a job from its stored flow and what its chunks know. With
-// fresh set the flow is read from the store even when cached.
+// fresh set the flow is read from the store even when cached. It may freeze
+// the job's output size in j (geometry_freeze.go).
 func (c *Coordinator) planFor(ctx context.Context, j *proto.Job, fresh bool) (*proto.Plan, error) {
 	flow, err := c.flow(ctx, j.ID, fresh)
 	if err != nil {
@@ -199,6 +200,12 @@ func (c *Coordinator) planFor(ctx context.Context, j *proto.Job, fresh bool) (*p
 		}
 		opts.Probes, opts.Absent = probesOf(j, base)
 		opts.AbsentSlides = absentSlides(j)
+		if j.Width == 0 {
+			j.Width, j.Height, _ = freezeGeometry(flow, opts, base)
+		}
+	}
+	if j.Width > 0 && j.Height > 0 {
+		opts.Width, opts.Height = j.Width, j.Height
 	}
 	p, err := Plan(flow, opts)
 	if err != nil {

@@ -134,26 +134,11 @@ func absentSlides(j *proto.Job) map[string]string {
 	return m
 }
 
-// geometryFinal reports whether the output size can no longer change: the
-// planner says so, and every chunk that may carry video has been fetched (or
-// given up). Units are
-// rendered only then, so all units share one geometry and join by stream
-// copy.
-func geometryFinal(j *proto.Job, p *proto.Plan) bool {
-	if !p.GeometryKnown {
-		return false
-	}
-	byURL := chunkByURL(j)
-	for _, s := range p.Sessions {
-		if s.Kind == proto.SourceAudio && !s.HasVideo {
-			continue
-		}
-		if c := byURL[s.URL]; c != nil && !settled(c.State) {
-			return false
-		}
-	}
-	return true
-}
+// geometryFinal reports whether the output size can no longer change, so
+// units may render: every unit of a job must have the same size to join by
+// stream copy. The planner knows it once every shown chunk is probed, or
+// once the coordinator froze the size (geometry_freeze.go).
+func geometryFinal(p *proto.Plan) bool { return p.GeometryKnown }
 
 // unitReady reports whether every input of a plan unit is settled.
 func unitReady(j *proto.Job, p *proto.Plan, u proto.PlanUnit) bool {
@@ -307,7 +292,7 @@ func reconcile(j *proto.Job, p *proto.Plan, cfg dispatchConfig, recover bool) (o
 				Index: c.Index, Generation: j.Generation, URL: c.URL, Key: c.Key, Session: c.Session})
 		}
 	}
-	geometry := geometryFinal(j, p)
+	geometry := geometryFinal(p)
 	allDone := true
 	for i := range j.Units {
 		u := &j.Units[i]

@@ -92,13 +92,14 @@ func TestLifecycle(t *testing.T) {
 	if out, _ = reconcile(j, p, cfg, false); !out.empty() {
 		t.Fatalf("a second reconcile published again: %+v", out)
 	}
-	// Unit 0 needs a1 and d4; the geometry needs every video chunk.
+	// Unit 0 needs a1 and d4, and a final geometry.
 	stored(j, "https://m/a1.mp4", media(640, 360, true))
 	stored(j, "https://m/d4.mp4", media(1920, 1080, false))
+	p.GeometryKnown = false
 	if out, _ = reconcile(j, p, cfg, false); len(out.units) != 0 {
 		t.Fatal("a unit went out before the geometry was final")
 	}
-	stored(j, "https://m/a2.mp4", media(640, 360, true))
+	p.GeometryKnown = true
 	out, _ = reconcile(j, p, cfg, false)
 	if len(out.units) != 1 || out.units[0].Index != 0 {
 		t.Fatalf("want unit 0 only (unit 1 waits for its slide), got %d units", len(out.units))
@@ -109,6 +110,10 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("unit 0 = %+v", u0)
 	}
 	stored(j, "https://m/p1.jpg", nil)
+	if out, _ = reconcile(j, p, cfg, false); len(out.units) != 0 {
+		t.Fatal("unit 1 went out before its input a2 was stored")
+	}
+	stored(j, "https://m/a2.mp4", media(640, 360, true))
 	out, _ = reconcile(j, p, cfg, false)
 	if len(out.units) != 1 || out.units[0].Index != 1 {
 		t.Fatalf("want unit 1, got %+v", out.units)

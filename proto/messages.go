@@ -386,9 +386,13 @@ type Job struct {
 	State     JobState `json:"state"`
 	// Generation increments on every retry; it is part of every task's
 	// Nats-Msg-Id so retried tasks are not deduplicated.
-	Generation int          `json:"generation"`
-	Title      string       `json:"title,omitempty"`
-	Duration   float64      `json:"duration,omitempty"`
+	Generation int     `json:"generation"`
+	Title      string  `json:"title,omitempty"`
+	Duration   float64 `json:"duration,omitempty"`
+	// Width × Height is the output size, frozen once one chunk of every
+	// shown stream is probed; every unit is rendered at it.
+	Width      int          `json:"width,omitempty"`
+	Height     int          `json:"height,omitempty"`
 	Chunks     []ChunkState `json:"chunks,omitempty"`
 	Units      []UnitState  `json:"units,omitempty"`
 	OutputKey  string       `json:"output_key,omitempty"`
