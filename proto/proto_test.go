@@ -194,12 +194,12 @@ func TestValidKey(t *testing.T) {
 func TestSanitizeName(t *testing.T) {
 	cases := map[string]string{
 		"Лекция 3: Конкурентность в Go": "Лекция_3_Конкурентность_в_Go",
-		"../../etc/passwd":              "etc_passwd",
-		`a\b|c?d*e"f<g>h`:               "a_b_c_d_e_f_g_h",
-		"":                              "webinar",
-		"...":                           "webinar",
-		"x\x00y\x1bz":                   "xyz",
-		"tab\tand\nnewline":             "tab_and_newline",
+		"../../etc/passwd":  "etc_passwd",
+		`a\b|c?d*e"f<g>h`:   "a_b_c_d_e_f_g_h",
+		"":                  "webinar",
+		"...":               "webinar",
+		"x\x00y\x1bz":       "xyz",
+		"tab\tand\nnewline": "tab_and_newline",
 	}
 	for in, want := range cases {
 		if got := SanitizeName(in); got != want {
