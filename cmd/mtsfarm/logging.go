@@ -16,8 +16,11 @@ type logFlags struct {
 	format string
 }
 
-func (l *logFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&l.level, "log-level", "info", "log level: debug, info, warn, error")
+func (l *logFlags) register(fs *flag.FlagSet) { l.registerLevel(fs, "info") }
+
+// registerLevel registers the logging flags with another default level.
+func (l *logFlags) registerLevel(fs *flag.FlagSet, level string) {
+	fs.StringVar(&l.level, "log-level", level, "log level: debug, info, warn, error")
 	fs.StringVar(&l.format, "log-format", "auto", "log format: json, console, or auto (console on a terminal)")
 }
 

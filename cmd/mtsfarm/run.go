@@ -34,7 +34,7 @@ recording reuses every chunk already downloaded.`
 
 // runFlags are the flags of `mtsfarm run`.
 type runFlags struct {
-	out, dataDir, cookie, name, listen, encoder, progress string
+	out, dataDir, cookie, listen, encoder, progress string
 	fetchSlots, renderSlots                               int
 	coord                                                 coordFlags
 	log                                                   logFlags
@@ -46,15 +46,14 @@ func runRun(ctx context.Context, env *cli, args []string) error {
 	fs.StringVar(&f.out, "o", "", "output MP4 file (default: the sanitized title, .mp4, in the current directory)")
 	fs.StringVar(&f.dataDir, "data-dir", defaultDataDir(), "JetStream store, object store and scratch files")
 	fs.StringVar(&f.cookie, "session-cookie", "", "sessionId cookie for private recordings (from a logged-in browser)")
-	fs.StringVar(&f.name, "name", "", "output name template in the store ({title}, {job}, {session})")
-	fs.StringVar(&f.listen, "listen", "", "also listen for NATS clients on HOST:PORT (so `nats` can watch); off by default")
+	fs.StringVar(&f.listen, "listen", "", "also listen for NATS clients on HOST:PORT, so the nats CLI can watch (port 0: any free port); off by default")
 	fs.StringVar(&f.encoder, "encoder", renderer.EncoderAuto, "auto (NVENC when it works), libx264 or h264_nvenc")
 	fs.StringVar(&f.progress, "progress", "auto", "auto (bars on a terminal), bars, lines or none")
 	fs.IntVar(&f.fetchSlots, "fetchers", 2, "downloads at once")
 	fs.IntVar(&f.renderSlots, "renderers", 1, "units rendered at once")
 	f.coord.register(fs)
-	f.log.register(fs)
-	f.log.level = "warn"
+	// Progress goes to the terminal; logs only say what needs attention.
+	f.log.registerLevel(fs, "warn")
 	if err := parseFlags(env, fs, args); err != nil {
 		return err
 	}
@@ -80,8 +79,11 @@ func listenAddr(s string) (string, int, error) {
 	}
 	host, p, err := net.SplitHostPort(s)
 	port, perr := strconv.Atoi(p)
-	if err != nil || perr != nil || port < 1 || port > 65535 {
+	if err != nil || perr != nil || port < 0 || port > 65535 {
 		return "", 0, fmt.Errorf("%w: --listen %q: want HOST:PORT", errUsage, s)
+	}
+	if port == 0 {
+		port = -1 // any free port (bus.EmbeddedConfig: 0 means no listener)
 	}
 	return host, port, nil
 }
@@ -178,7 +180,7 @@ func embeddedRun(ctx context.Context, env *cli, f runFlags, url string) error {
 	if f.listen != "" {
 		fmt.Fprintf(env.stderr, "NATS clients can attach at %s\n", fm.emb.ClientURL())
 	}
-	job, err := submitLocal(ctx, fm.nc, proto.SubmitRequest{URL: url, SessionCookie: f.cookie, Name: f.name})
+	job, err := submitLocal(ctx, fm.nc, proto.SubmitRequest{URL: url, SessionCookie: f.cookie})
 	if err != nil {
 		return err
 	}
