@@ -35,9 +35,9 @@ recording reuses every chunk already downloaded.`
 // runFlags are the flags of `mtsfarm run`.
 type runFlags struct {
 	out, dataDir, cookie, listen, encoder, progress string
-	fetchSlots, renderSlots                               int
-	coord                                                 coordFlags
-	log                                                   logFlags
+	fetchSlots, renderSlots                         int
+	coord                                           coordFlags
+	log                                             logFlags
 }
 
 func runRun(ctx context.Context, env *cli, args []string) error {
