@@ -87,7 +87,14 @@ func batchArgs(tracks []mixTrack, a audioFormat, end float64, out string) []stri
 	}
 	var g strings.Builder
 	for i, t := range tracks {
-		fmt.Fprintf(&g, "[%d:a]aresample=%d,%s,asetpts=N/SR/TB", i, a.Rate, a.aformat())
+		fmt.Fprintf(&g, "[%d:a]", i)
+		if a.Channels == 2 {
+			// A mono microphone goes to both channels at its own level, as
+			// the renderer upmixes webcam audio, not 3 dB down as ffmpeg's
+			// default upmix puts it; stereo passes unchanged.
+			g.WriteString("pan=stereo|FL=FL+FC|FR=FR+FC,")
+		}
+		fmt.Fprintf(&g, "aresample=%d,%s,asetpts=N/SR/TB", a.Rate, a.aformat())
 		if d := a.samples(t.Start); d > 0 {
 			fmt.Fprintf(&g, ",adelay=delays=%dS:all=1", d)
 		}

@@ -102,10 +102,9 @@ func TestFinalizeTracks(t *testing.T) {
 		case 0:
 			path = filepath.Join(dir, fmt.Sprintf("t%02d.m4a", i))
 			toneFile(t, r, path, freq, 0.3, 1.2, 44100, 2, "-c:a", "aac")
-		case 1: // mono: ffmpeg's equal-power upmix puts it at -3 dB per channel
+		case 1: // mono: upmixed to both channels at its own level (as the renderer does)
 			path = filepath.Join(dir, fmt.Sprintf("t%02d.flac", i))
 			toneFile(t, r, path, freq, 0.3, 1.2, 48000, 1, "-c:a", "flac")
-			gain = 1 / math.Sqrt2
 		case 2:
 			path = filepath.Join(dir, fmt.Sprintf("t%02d.mp3", i))
 			toneFile(t, r, path, freq, 0.3, 1.2, 44100, 2, "-c:a", "libmp3lame", "-b:a", "128k")
