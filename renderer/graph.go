@@ -24,12 +24,16 @@ import (
 //     appears when it starts;
 //   - the segments are concatenated, so each overlay works only during its
 //     own window, and the output has exactly the unit's frame count;
-//   - slides are decoded once, scaled and padded white once, and repeated
-//     by overlay (a single frame);
+//   - slides are decoded once, scaled and padded white once, and looped by
+//     reference into a stream the windows trim like any video;
 //   - audio: every heard source placed at its unit time, resampled to the
 //     unit rate (gaps filled, silence before its start), silenced outside the
 //     windows that hear it, and mixed once (amix normalize=0) over a silent
 //     base of exactly the unit's sample count.
+//
+// Nothing may reach a window's overlays before the window's time: an
+// overlay that has a frame on one input pulls its canvas at once and would
+// render its whole window ahead into memory.
 //
 // Labels: [vI_B] branch B of input I, [wN] segment of window N, [wNcK] its
 // canvas after K draws, [wNpK] draw K scaled, [aI] audio of input I.
@@ -77,8 +81,12 @@ func buildGraph(u proto.RenderUnit, p *unitPlan, cuda bool) string {
 func (g *graphBuilder) videoInput(in *input) {
 	var chain []string
 	if in.src.Kind == proto.SourceSlide {
-		// A still image: one frame, scaled to fit the slide area and padded
-		// (white) once; overlay repeats it for as long as the window lasts.
+		// A still image: decoded, scaled to fit the slide area and padded
+		// (white) once, then repeated by reference into a stream on the
+		// unit's frame grid, which the windows trim like any video. (A lone
+		// frame overlaid with repeat would reach every window's overlay at
+		// once, and each would then render its whole window ahead into
+		// memory.)
 		r := g.slideRect()
 		chain = append(chain,
 			fmt.Sprintf("scale=%d:%d:force_original_aspect_ratio=decrease:force_divisible_by=2", r.W, r.H),
@@ -88,6 +96,7 @@ func (g *graphBuilder) videoInput(in *input) {
 		} else {
 			chain = append(chain, "format=yuv420p")
 		}
+		chain = append(chain, "loop=loop=-1:size=1", fmt.Sprintf("settb=1/%d", g.u.FPS), "setpts=N")
 	} else {
 		if at := in.src.At; at > 0 {
 			chain = append(chain, "setpts=PTS+"+seconds(at)+"/TB")
@@ -138,14 +147,12 @@ func (g *graphBuilder) segment(seg segment) {
 	labels := make([]string, len(seg.draws))
 	for k, d := range seg.draws {
 		labels[k] = fmt.Sprintf("[v%d_%d]", d.in.index, d.branch)
-		if d.in.src.Kind == proto.SourceSlide {
-			continue // already scaled and padded to the rectangle
-		}
 		chain := []string{fmt.Sprintf("trim=start_pts=%d:end_pts=%d", seg.start, seg.end)}
 		if seg.start > 0 {
 			chain = append(chain, fmt.Sprintf("setpts=PTS-%d", seg.start))
 		}
-		if d.in.fit == nil {
+		// A slide is scaled and padded to its rectangle already.
+		if d.in.fit == nil && d.in.src.Kind != proto.SourceSlide {
 			chain = append(chain, g.scale(d.rect))
 		}
 		pk := fmt.Sprintf("[w%dp%d]", seg.index, k)
@@ -200,14 +207,14 @@ func (g *graphBuilder) scale(r proto.Rect) string {
 // overlay places a draw centred in its rectangle. Positions are expressions
 // of the scaled size (w, h), evaluated per frame, so a source that changes
 // resolution mid-stream stays centred. A source that ended passes the canvas
-// through (black); a slide (one frame) repeats.
+// through (black).
 func (g *graphBuilder) overlay(d draw) string {
 	name := "overlay"
 	if g.cuda {
 		name = "overlay_cuda"
 	}
 	if d.in.src.Kind == proto.SourceSlide {
-		return fmt.Sprintf("%s=x=%d:y=%d", name, d.rect.X, d.rect.Y)
+		return fmt.Sprintf("%s=x=%d:y=%d:eof_action=pass", name, d.rect.X, d.rect.Y)
 	}
 	return fmt.Sprintf("%s=x=%s:y=%s:eof_action=pass", name, centre(d.rect.X, d.rect.W, "w"), centre(d.rect.Y, d.rect.H, "h"))
 }

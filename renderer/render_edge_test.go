@@ -1,6 +1,10 @@
 package renderer
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/mtsfarm/mtsfarm/proto"
@@ -99,5 +103,56 @@ func TestRenderMissingMedia(t *testing.T) {
 		if lvl := toneLevel(pcm, 44100, tone, 0, 4); lvl > 0.05*ref {
 			t.Errorf("%g Hz of a missing source heard at %.3f", tone, lvl/ref)
 		}
+	}
+}
+
+// Memory does not grow with the unit's length: no window's overlays may run
+// ahead of its time (a slide reaching every window's overlay at once once
+// made each window render itself into memory in advance: gigabytes for a
+// 30-minute unit). A 60 s and a 12 s unit with the same ten windows peak at
+// about the same RSS.
+func TestRenderMemoryIsBounded(t *testing.T) {
+	m := media(t)
+	dir := t.TempDir()
+	cam := filepath.Join(dir, "cam.mp4")
+	run(t, "ffmpeg", "-v", "error", "-f", "lavfi", "-i", "color=c=red:s=320x180:r=25:d=60", "-f", "lavfi",
+		"-i", "sine=f=440:r=48000:d=60", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest", cam)
+	peak := func(secs float64) int64 {
+		step := secs / 10
+		var windows []proto.UnitWindow
+		for i := range 10 {
+			w := proto.UnitWindow{Start: float64(i) * step, End: float64(i+1) * step, Layout: proto.LayoutSlides,
+				Slide: "slide", Column: []string{"cam"}, Audio: []string{"cam"}}
+			if i%2 == 1 {
+				w = proto.UnitWindow{Start: w.Start, End: w.End, Layout: proto.LayoutSingle, Main: "cam"}
+			}
+			windows = append(windows, w)
+		}
+		u := testUnit(640, 360, secs, []proto.UnitSource{
+			src("cam", proto.SourceWebcam, clip{audio: true, w: 320, h: 180}, 0, 0, secs),
+			src("slide", proto.SourceSlide, m.slide, 0, 0, secs)}, windows...)
+		udir := t.TempDir()
+		c, err := Build(u, map[string]string{"cam": cam, "slide": m.slide.path}, Options{Encoder: EncoderX264,
+			VideoOut: filepath.Join(udir, "u.ts"), AudioOut: filepath.Join(udir, "u.flac"), GraphFile: filepath.Join(udir, "g.txt")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(udir, "g.txt"), []byte(c.Graph), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command("ffmpeg", append([]string{"-nostdin", "-y"}, c.Args...)...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("rendering %gs: %v: %s", secs, err, out)
+		}
+		ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+		if !ok {
+			t.Fatal("no rusage on this platform")
+		}
+		return ru.Maxrss / 1024
+	}
+	short, long := peak(12), peak(60)
+	t.Logf("peak RSS: %d MB for 12 s, %d MB for 60 s", short, long)
+	if long > short+short/2+20 {
+		t.Errorf("peak RSS grows with the unit: %d MB for 12 s, %d MB for 60 s", short, long)
 	}
 }
