@@ -3,10 +3,14 @@
 #   ffmpeg/ffprobe  Debian packages (apt-get)
 #   minio           the MinIO server (AGPL; run as a separate process, never linked)
 #   nats            the NATS CLI
+#   nats-server     opt-in (ensure_nats_server): the standalone NATS server, for
+#                   scripts/e2e-farm.sh; tests embed the server instead
 # Go tools go into $TOOLS_DIR (default .tools/bin, git-ignored) at pinned versions.
+# shellcheck shell=bash
 
 MINIO_VERSION="v0.0.0-20260212201848-7aac2a2c5b7c"
 NATSCLI_VERSION="v0.5.0" # not v0.5.1
+NATS_SERVER_VERSION="v2.15.2" # the version go.mod embeds
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 TOOLS_DIR=${TOOLS_DIR:-$repo_root/.tools/bin}
@@ -45,4 +49,10 @@ ensure_tools() {
   ensure_ffmpeg
   ensure_go_tool nats "github.com/nats-io/natscli/nats@$NATSCLI_VERSION"
   ensure_go_tool minio "github.com/minio/minio@$MINIO_VERSION"
+}
+
+# ensure_nats_server: the standalone nats-server (not part of ensure_tools:
+# only scripts/e2e-farm.sh runs one).
+ensure_nats_server() {
+  ensure_go_tool nats-server "github.com/nats-io/nats-server/v2@$NATS_SERVER_VERSION"
 }
