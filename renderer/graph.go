@@ -26,8 +26,8 @@ import (
 //     own window, and the output has exactly the unit's frame count;
 //   - slides are decoded once, scaled and padded white once, and looped by
 //     reference into a stream the windows trim like any video;
-//   - audio: every heard source placed at its unit time, resampled to the
-//     unit rate (gaps filled, silence before its start), silenced outside the
+//   - audio: every heard source resampled to the unit rate (gaps filled),
+//     delayed to its unit time (silence made on demand), silenced outside the
 //     windows that hear it, and mixed once (amix normalize=0) over a silent
 //     base of exactly the unit's sample count.
 //
@@ -238,19 +238,22 @@ func (g *graphBuilder) audio() {
 			continue
 		}
 		var chain []string
-		if in.src.At > 0 {
-			chain = append(chain, "asetpts=PTS+"+seconds(in.src.At)+"/TB")
-		}
 		if g.u.Encoding.AudioChannels == 2 {
 			// A mono microphone goes to both channels at its own level
 			// (as a player plays a mono file), not 3 dB down as ffmpeg's
 			// default upmix puts it; stereo passes unchanged.
 			chain = append(chain, "pan=stereo|FL=FL+FC|FR=FR+FC")
 		}
-		// async fills gaps in the source's timestamps and, with first_pts=0,
-		// pads silence from the unit start to the source's start.
-		chain = append(chain, fmt.Sprintf("aresample=%d:async=1:first_pts=0", rate),
-			fmt.Sprintf("aformat=sample_fmts=fltp:channel_layouts=%s", layout))
+		// async fills gaps in the source's timestamps (first_pts=0: also
+		// any gap before its first sample).
+		chain = append(chain, fmt.Sprintf("aresample=%d:async=1:first_pts=0", rate))
+		if in.src.At > 0 {
+			// Silence until the source starts, made as the mix asks for it
+			// (padding by timestamps would make it all at once: 670 MB for
+			// a source joining 29 minutes into a unit).
+			chain = append(chain, fmt.Sprintf("adelay=delays=%dS:all=1", int64(math.Round(in.src.At*float64(rate)))))
+		}
+		chain = append(chain, fmt.Sprintf("aformat=sample_fmts=fltp:channel_layouts=%s", layout))
 		if in.gate {
 			var on []string
 			for _, s := range in.heard {

@@ -90,7 +90,8 @@ func TestRenderEveryLayout(t *testing.T) {
 		proto.UnitWindow{Start: 1, End: 2, Layout: proto.LayoutGrid, Grid: []string{"red", "green"}, Audio: []string{"red", "green"}},
 		proto.UnitWindow{Start: 2, End: 3, Layout: proto.LayoutPresenter, Main: "yellow", Pip: "red", Audio: []string{"red", "green", "yellow"}},
 		proto.UnitWindow{Start: 3, End: 4, Layout: proto.LayoutGrid, Grid: []string{"red", "green", "blue"}, Audio: []string{"red", "green"}},
-		proto.UnitWindow{Start: 4, End: 5, Layout: proto.LayoutSlides, Slide: "slide", Column: []string{"red", "green", "blue"}, Audio: []string{"red", "green"}},
+		// Green (placed at 1 s) is shown but not heard here: silent.
+		proto.UnitWindow{Start: 4, End: 5, Layout: proto.LayoutSlides, Slide: "slide", Column: []string{"red", "green", "blue"}, Audio: []string{"red"}},
 		// Red is still playing but not heard here: it must be silent.
 		proto.UnitWindow{Start: 5, End: 6, Layout: proto.LayoutSingle, Main: "blue", Audio: []string{"green"}},
 		proto.UnitWindow{Start: 6, End: 7, Layout: proto.LayoutGap},
@@ -115,7 +116,7 @@ func TestRenderEveryLayout(t *testing.T) {
 		{colors: map[proto.Rect][3]int{grid3[0]: red, grid3[1]: green, grid3[2]: blue, {X: 320, Y: 180, W: 320, H: 180}: black},
 			tones: tones(true, true, false)},
 		{colors: map[proto.Rect][3]int{slides[0]: magenta, slides[1]: red, slides[2]: green, slides[3]: blue,
-			{X: 480, Y: 270, W: 160, H: 90}: black}, tones: tones(true, true, false)},
+			{X: 480, Y: 270, W: 160, H: 90}: black}, tones: tones(true, false, false)},
 		{colors: map[proto.Rect][3]int{full: black}, tones: tones(false, true, false)},
 		{colors: map[proto.Rect][3]int{full: black}, tones: tones(false, false, false)},
 	})
