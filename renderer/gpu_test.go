@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -60,7 +61,10 @@ func TestGPU(t *testing.T) {
 				t.Fatal(err)
 			}
 			el := time.Since(start)
-			speeds[v.name] = fmt.Sprintf("%.2fs for %gs of 1280x720 = %.1fx realtime", el.Seconds(), secs, secs/el.Seconds())
+			var ru syscall.Rusage
+			_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru)
+			speeds[v.name] = fmt.Sprintf("%.2fs for %gs of 1280x720 = %.1fx realtime (peak RSS of any ffmpeg so far: %d MB)",
+				el.Seconds(), secs, secs/el.Seconds(), ru.Maxrss/1024)
 			if err := r.DecodeCheck(context.Background(), out.VideoPath); err != nil {
 				t.Fatalf("decoding the %s unit: %v", v.name, err)
 			}
