@@ -50,7 +50,7 @@ type Config struct {
 func DefaultConfig() Config {
 	host, _ := os.Hostname()
 	return Config{
-		WorkerID: "coordinator-" + sanitizeID(host), UnitSeconds: 1800, MaxHeight: 720, FPS: 25,
+		WorkerID: proto.DefaultWorkerID(proto.RoleCoordinator, host), UnitSeconds: 1800, MaxHeight: 720, FPS: 25,
 		Encoding: proto.DefaultEncoding(), AudioBitrate: "128k", OutputName: "{title}",
 		WorkDir: os.TempDir(), FinalizeSlots: 1, Log: zerolog.Nop(),
 	}
@@ -77,20 +77,6 @@ func (c Config) Validate() error {
 		return errors.New("output name template is empty")
 	}
 	return nil
-}
-
-// sanitizeID lowercases s and replaces what a worker id cannot hold.
-func sanitizeID(s string) string {
-	b := []byte(strings.ToLower(s))
-	for i, c := range b {
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			b[i] = '-'
-		}
-	}
-	if len(b) > 40 {
-		b = b[:40]
-	}
-	return string(b)
 }
 
 // Coordinator runs the job API, the durable intake, the result loop that

@@ -83,7 +83,7 @@ type Config struct {
 func DefaultConfig() Config {
 	host, _ := os.Hostname()
 	return Config{
-		WorkerID:        defaultWorkerID(host),
+		WorkerID:        proto.DefaultWorkerID(proto.RoleFetcher, host),
 		Slots:           4,
 		PerHost:         2,
 		WorkDir:         filepath.Join(os.TempDir(), "mtsfarm-fetcher"),
@@ -100,23 +100,6 @@ func DefaultConfig() Config {
 		ProgressEvery:   time.Second,
 		PresenceEvery:   10 * time.Second,
 	}
-}
-
-func defaultWorkerID(host string) string {
-	b := []byte("fetcher-" + host)
-	for i, c := range b {
-		switch {
-		case c >= 'A' && c <= 'Z':
-			b[i] = c + 'a' - 'A'
-		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '_':
-		default:
-			b[i] = '-'
-		}
-	}
-	if len(b) > 64 {
-		b = b[:64]
-	}
-	return string(b)
 }
 
 // Validate checks the configuration and says what to change.

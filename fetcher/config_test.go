@@ -15,9 +15,6 @@ func TestConfigValidate(t *testing.T) {
 	if id := DefaultConfig().WorkerID; !proto.ValidWorkerID(id) || !strings.HasPrefix(id, "fetcher-") {
 		t.Errorf("default worker id %q", id)
 	}
-	if id := defaultWorkerID("Host.Example.COM"); id != "fetcher-host-example-com" {
-		t.Errorf("defaultWorkerID = %q", id)
-	}
 	for name, tc := range map[string]struct {
 		mod  func(*Config)
 		want string

@@ -1017,6 +1017,22 @@ var workerIDRe = jobIDRe
 // ValidWorkerID reports whether id can be a KV key and a subject token.
 func ValidWorkerID(id string) bool { return workerIDRe.MatchString(id) }
 
+// DefaultWorkerID names a worker of a role on a host ("renderer-gpu-node-1"):
+// lower case, every character a worker id cannot hold replaced by "-", cut
+// to 64 characters. Hosts must still give each worker a unique id.
+func DefaultWorkerID(role, host string) string {
+	b := []byte(strings.ToLower(role + "-" + host))
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			b[i] = '-'
+		}
+	}
+	if len(b) > 64 {
+		b = b[:64]
+	}
+	return string(b)
+}
+
 func (w WorkerInfo) Validate() error {
 	if err := checkType(w.Type, TypeWorker); err != nil {
 		return err

@@ -231,6 +231,21 @@ func TestKeysAreValidAndStable(t *testing.T) {
 	}
 }
 
+func TestDefaultWorkerID(t *testing.T) {
+	for _, c := range []struct{ role, host, want string }{
+		{RoleFetcher, "Host.Example.COM", "fetcher-host-example-com"},
+		{RoleRenderer, "gpu_node 1", "renderer-gpu_node-1"},
+		{RoleCoordinator, "", "coordinator-"},
+	} {
+		if got := DefaultWorkerID(c.role, c.host); got != c.want || !ValidWorkerID(got) {
+			t.Errorf("DefaultWorkerID(%q, %q) = %q, want %q", c.role, c.host, got, c.want)
+		}
+	}
+	if got := DefaultWorkerID(RoleRenderer, strings.Repeat("x", 100)); len(got) != 64 || !ValidWorkerID(got) {
+		t.Errorf("long host gives %q", got)
+	}
+}
+
 func TestDefinitions(t *testing.T) {
 	top := Definitions(3)
 	seen := map[string]bool{}

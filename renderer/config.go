@@ -65,7 +65,7 @@ type Config struct {
 func DefaultConfig() Config {
 	host, _ := os.Hostname()
 	return Config{
-		WorkerID:      workerID(host),
+		WorkerID:      proto.DefaultWorkerID(proto.RoleRenderer, host),
 		Slots:         1,
 		Encoder:       EncoderAuto,
 		CUDA:          true,
@@ -76,23 +76,6 @@ func DefaultConfig() Config {
 		PresenceEvery: 10 * time.Second,
 		CPUCooldown:   30 * time.Minute,
 	}
-}
-
-func workerID(host string) string {
-	b := []byte("renderer-" + host)
-	for i, c := range b {
-		switch {
-		case c >= 'A' && c <= 'Z':
-			b[i] = c + 'a' - 'A'
-		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '_':
-		default:
-			b[i] = '-'
-		}
-	}
-	if len(b) > 64 {
-		b = b[:64]
-	}
-	return string(b)
 }
 
 // Validate checks the configuration and says what to change.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mtsfarm/mtsfarm/internal/blob"
 	"github.com/mtsfarm/mtsfarm/internal/bus"
+	"github.com/mtsfarm/mtsfarm/proto"
 )
 
 // Flag groups shared by the farm roles (coordinator, fetcher, renderer) and
@@ -95,17 +96,8 @@ func defaultDataDir() string {
 	return filepath.Join(os.TempDir(), "mtsfarm")
 }
 
-// workerID is a default worker id: role-host.
+// workerID is the default worker id of a role on this host.
 func workerID(role string) string {
 	h, _ := os.Hostname()
-	b := []byte(strings.ToLower(role + "-" + h))
-	for i, c := range b {
-		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			b[i] = '-'
-		}
-	}
-	if len(b) > 60 {
-		b = b[:60]
-	}
-	return string(b)
+	return proto.DefaultWorkerID(role, h)
 }
