@@ -33,10 +33,11 @@ type Worker struct {
 	root    string
 	started time.Time
 
-	mu       sync.Mutex
-	current  map[string]int
-	running  map[*taskRun]struct{}
-	canceled map[string]time.Time // job → when its cancel was announced
+	// cancels stops the tasks of a job the coordinator cancels.
+	cancels *bus.Cancels
+
+	mu      sync.Mutex
+	current map[string]int
 }
 
 // New checks cfg and deps and returns a Worker; Run starts it.
@@ -72,7 +73,7 @@ func New(cfg Config, deps Deps) (*Worker, error) {
 		dl: &downloader{client: client, userAgent: cfg.UserAgent, backoff: Backoff{Base: cfg.RetryBase, Max: cfg.RetryMax},
 			maxFailures: cfg.NetFailures, maxInlineWait: cfg.MaxRetryAfter, stall: cfg.StallTimeout, log: log},
 		root:    filepath.Join(cfg.WorkDir, cfg.WorkerID),
-		current: map[string]int{}, running: map[*taskRun]struct{}{}, canceled: map[string]time.Time{},
+		current: map[string]int{}, cancels: bus.NewCancels(log),
 	}
 	return w, nil
 }
@@ -101,7 +102,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("fetcher: opening KV bucket %s: %w (is the farm provisioned?)", proto.BucketWorkers, err)
 	}
-	sub, err := w.deps.JS.Conn().Subscribe(proto.CancelFilter, w.onCancel)
+	sub, err := w.cancels.Subscribe(w.deps.JS.Conn())
 	if err != nil {
 		return fmt.Errorf("fetcher: subscribing to %s: %w", proto.CancelFilter, err)
 	}
@@ -187,7 +188,7 @@ func (w *Worker) handle(bctx context.Context, t *bus.Task, task proto.FetchTask)
 	defer w.track(task)()
 	log := w.log.With().Str("job_id", task.Job).Str("kind", task.Kind).Int("index", task.Index).
 		Str("object_key", task.Key).Int("attempt", t.Attempt()).Logger()
-	ctx, done, err := w.begin(bctx, task.Job)
+	ctx, done, err := w.cancels.Begin(bctx, task.Job, fmt.Sprintf("%s/%s-%d", task.Job, task.Kind, task.Index))
 	if err != nil {
 		log.Info().Msg("the job was canceled: dropping the task")
 		return bus.Permanent(fmt.Errorf("%s task %d of job %s: %w", task.Kind, task.Index, task.Job, err))
@@ -209,7 +210,7 @@ func (w *Worker) handle(bctx context.Context, t *bus.Task, task proto.FetchTask)
 		return bus.Permanent(fmt.Errorf("unknown fetch kind %q", task.Kind))
 	}
 	if ctx.Err() != nil {
-		if cause := context.Cause(ctx); errors.Is(cause, ErrJobCanceled) {
+		if cause := context.Cause(ctx); errors.Is(cause, bus.ErrJobCanceled) {
 			log.Info().Msg("the job was canceled: fetch stopped, task dropped")
 			return bus.Permanent(fmt.Errorf("%s task %d of job %s: %w", task.Kind, task.Index, task.Job, cause))
 		}

@@ -8,12 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 
 	"github.com/mtsfarm/mtsfarm/internal/blob"
@@ -24,9 +21,6 @@ import (
 
 // Sentinels of a unit's fate on this worker.
 var (
-	// ErrJobCanceled: the coordinator announced the job canceled; its
-	// running ffmpeg was killed and the unit is dropped.
-	ErrJobCanceled = errors.New("the job was canceled")
 	// ErrStalled: ffmpeg's output did not advance for the stall timeout; it
 	// was killed and the unit handed back.
 	ErrStalled = errors.New("ffmpeg made no progress for the stall timeout")
@@ -40,10 +34,6 @@ func handBackDelay() time.Duration {
 	return time.Second + rand.N(2*time.Second)
 }
 
-// canceledMemory is how long a canceled job is remembered, so its units that
-// are still queued are dropped on arrival.
-const canceledMemory = time.Hour
-
 // Worker is one renderer node: it takes render units from the renderers
 // consumer and renders each with one ffmpeg process.
 type Worker struct {
@@ -54,16 +44,12 @@ type Worker struct {
 	started time.Time
 	caps    ffmpeg.Capabilities
 
-	mu       sync.Mutex
-	running  map[*unitRun]struct{}
-	canceled map[string]time.Time // job → when its cancel was announced
-	cpuUntil time.Time            // NVENC was OOM-killed: libx264 until then
-}
+	// cancels stops the units of a job the coordinator cancels; its
+	// running tasks are the presence entry's current units.
+	cancels *bus.Cancels
 
-// unitRun is a unit being rendered.
-type unitRun struct {
-	job, key string
-	cancel   context.CancelCauseFunc
+	mu       sync.Mutex
+	cpuUntil time.Time // NVENC was OOM-killed: libx264 until then
 }
 
 // New checks cfg and deps and returns a Worker; Run starts it.
@@ -75,7 +61,7 @@ func New(cfg Config, deps Deps) (*Worker, error) {
 		return nil, err
 	}
 	return &Worker{cfg: cfg, deps: deps, log: deps.Log.With().Str("worker", cfg.WorkerID).Logger(),
-		root: filepath.Join(cfg.WorkDir, cfg.WorkerID), running: map[*unitRun]struct{}{}, canceled: map[string]time.Time{}}, nil
+		root: filepath.Join(cfg.WorkDir, cfg.WorkerID), cancels: bus.NewCancels(deps.Log)}, nil
 }
 
 // Run renders units until ctx ends; then it hands running units back,
@@ -95,7 +81,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		return fmt.Errorf("renderer: creating the work dir %s: %w (set --work-dir)", w.root, err)
 	}
 	defer os.RemoveAll(w.root)
-	sub, err := w.deps.JS.Conn().Subscribe(proto.CancelFilter, w.onCancel)
+	sub, err := w.cancels.Subscribe(w.deps.JS.Conn())
 	if err != nil {
 		return fmt.Errorf("renderer: subscribing to %s: %w", proto.CancelFilter, err)
 	}
@@ -156,59 +142,10 @@ func (w *Worker) encoders() []string {
 // info is the presence entry.
 func (w *Worker) info() proto.WorkerInfo {
 	host, _ := os.Hostname()
-	w.mu.Lock()
-	var cur []string
-	for r := range w.running {
-		cur = append(cur, r.key)
-	}
-	w.mu.Unlock()
-	sort.Strings(cur)
+	cur := w.cancels.Running()
 	return proto.WorkerInfo{Type: proto.TypeWorker, ID: w.cfg.WorkerID, Host: host, Roles: []string{proto.RoleRenderer},
 		Encoders: w.encoders(), GPU: w.caps.GPU, CUDA: w.caps.CUDAFilters && w.cfg.CUDA, Slots: w.cfg.Slots,
 		Current: cur, Version: w.cfg.Version, Started: w.started}
-}
-
-// onCancel handles a cancel announcement: the job's running units are
-// killed, and its queued units are dropped when they arrive.
-func (w *Worker) onCancel(msg *nats.Msg) {
-	job := msg.Subject[strings.LastIndexByte(msg.Subject, '.')+1:]
-	if !proto.ValidJobID(job) {
-		return
-	}
-	now := time.Now()
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for j, at := range w.canceled {
-		if now.Sub(at) > canceledMemory {
-			delete(w.canceled, j)
-		}
-	}
-	w.canceled[job] = now
-	for r := range w.running {
-		if r.job == job {
-			w.log.Info().Str("job_id", job).Str("unit", r.key).Msg("job canceled: stopping its render")
-			r.cancel(ErrJobCanceled)
-		}
-	}
-}
-
-// begin registers a unit as running; the returned context is canceled with
-// ErrJobCanceled when its job is canceled.
-func (w *Worker) begin(ctx context.Context, u proto.RenderUnit) (context.Context, func(), error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if _, ok := w.canceled[u.Job]; ok {
-		return nil, nil, ErrJobCanceled
-	}
-	uctx, cancel := context.WithCancelCause(ctx)
-	r := &unitRun{job: u.Job, key: fmt.Sprintf("%s/%d", u.Job, u.Index), cancel: cancel}
-	w.running[r] = struct{}{}
-	return uctx, func() {
-		w.mu.Lock()
-		delete(w.running, r)
-		w.mu.Unlock()
-		cancel(nil)
-	}, nil
 }
 
 // handle renders one unit. The outcome is published as a UnitResult before
@@ -224,7 +161,7 @@ func (w *Worker) handle(ctx context.Context, t *bus.Task, u proto.RenderUnit) er
 		return bus.RetryAfter(fmt.Errorf("unit %d of job %s excludes worker %s: handed back for another renderer",
 			u.Index, u.Job, w.cfg.WorkerID), handBackDelay())
 	}
-	uctx, done, err := w.begin(ctx, u)
+	uctx, done, err := w.cancels.Begin(ctx, u.Job, fmt.Sprintf("%s/%d", u.Job, u.Index))
 	if err != nil {
 		log.Info().Msg("the job was canceled: dropping the unit")
 		return bus.Permanent(fmt.Errorf("unit %d of job %s: %w", u.Index, u.Job, err))
@@ -235,9 +172,9 @@ func (w *Worker) handle(ctx context.Context, t *bus.Task, u proto.RenderUnit) er
 	res, err := w.render(uctx, t, u, log)
 	if uctx.Err() != nil {
 		cause := context.Cause(uctx)
-		if errors.Is(cause, ErrJobCanceled) {
+		if errors.Is(cause, bus.ErrJobCanceled) {
 			log.Info().Msg("the job was canceled: render stopped, unit dropped")
-			return bus.Permanent(fmt.Errorf("unit %d of job %s: %w", u.Index, u.Job, ErrJobCanceled))
+			return bus.Permanent(fmt.Errorf("unit %d of job %s: %w", u.Index, u.Job, bus.ErrJobCanceled))
 		}
 		return cause // shutdown or hung: the worker loop already settled the message
 	}
