@@ -349,8 +349,19 @@ units=$(grep -c "\"job_id\":\"$job2\".*\"message\":\"unit rendered\"" "$dir/rend
 log "run 2: done in ${t_run2}s, ${t_after_kill}s after the kill (unit $unit handed to renderer-2 after the ack wait); renderer-2 rendered $units units; checked"
 
 # The operator commands of deploy/README.md work against this farm.
-nats consumer report MTSFARM_RENDER >"$dir/consumer-report.txt" 2>&1 || fail "nats consumer report MTSFARM_RENDER: $(cat "$dir/consumer-report.txt")"
-nats kv get mtsfarm_jobs "$job2" >"$dir/kv-get.txt" 2>&1 || fail "nats kv get mtsfarm_jobs $job2: $(cat "$dir/kv-get.txt")"
+ops() { # FILE ARGS...: nats ARGS, output to $dir/FILE
+  local f=$dir/$1
+  shift
+  nats "$@" >"$f" 2>&1 || fail "nats $*: $(tail -n 5 "$f")"
+}
+ops micro-info.txt micro info mtsfarm
+ops consumer-report.txt consumer report MTSFARM_RENDER
+ops stream-report.txt stream report
+ops kv-get.txt kv get mtsfarm_jobs "$job2"
+ops kv-workers.txt kv ls mtsfarm_workers
+grep -q renderer-2 "$dir/kv-workers.txt" || fail "nats kv ls mtsfarm_workers does not list renderer-2: $(cat "$dir/kv-workers.txt")"
+ops status.txt req mtsfarm.api.status "{\"job\": \"$job2\"}"
+grep -q '"state": *"done"' "$dir/status.txt" || fail "nats req mtsfarm.api.status: $(head -c 300 "$dir/status.txt")"
 
 printf 'e2e-farm: PASS in %ss: config %s settings checked; farm up %ss; run 1 %ss (%ss recording, %s bytes); run 2 with renderer-1 killed %ss (%ss after the kill)\n' \
   "$(elapsed "$t_all")" "$checked" "$t_farm" "$t_run1" "$dur" "$size1" "$t_run2" "$t_after_kill"
