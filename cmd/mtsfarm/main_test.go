@@ -62,3 +62,21 @@ func TestEnvFlags(t *testing.T) {
 		t.Fatalf("bad env value: %v", err)
 	}
 }
+
+func TestFlagsAfterArguments(t *testing.T) {
+	fs := newFlags(&cli{stdout: &bytes.Buffer{}}, "x", "x")
+	out := fs.String("o", "", "")
+	force := fs.Bool("force", false, "")
+	env := &cli{getenv: func(string) string { return "" }}
+	if err := parseFlags(env, fs, []string{"JOB", "-o", "file.mp4", "--force", "--", "-not-a-flag"}); err != nil {
+		t.Fatal(err)
+	}
+	if *out != "file.mp4" || !*force || fs.NArg() != 2 || fs.Arg(0) != "JOB" || fs.Arg(1) != "-not-a-flag" {
+		t.Fatalf("o=%q force=%v args=%q", *out, *force, fs.Args())
+	}
+	fs = newFlags(&cli{stdout: &bytes.Buffer{}}, "x", "x")
+	fs.String("o", "", "")
+	if err := parseFlags(env, fs, []string{"JOB", "--nope"}); err == nil || !strings.Contains(err.Error(), "nope") {
+		t.Fatalf("unknown flag after an argument: %v", err)
+	}
+}

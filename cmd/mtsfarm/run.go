@@ -114,7 +114,13 @@ func startFarm(ctx context.Context, f runFlags, log zerolog.Logger) (*farm, erro
 	if err != nil {
 		return fail(err)
 	}
-	if err := bus.Provision(ctx, js, proto.Definitions(1)); err != nil {
+	// This process is the only worker of its streams: tasks it held when it
+	// last stopped are delivered again at once, not after an ack wait.
+	top := proto.Definitions(1)
+	if err := bus.ResetConsumers(ctx, js, top); err != nil {
+		return fail(err)
+	}
+	if err := bus.Provision(ctx, js, top); err != nil {
 		return fail(fmt.Errorf("provisioning the embedded NATS (a data dir from an older mtsfarm? use a fresh --data-dir): %w", err))
 	}
 	if fm.store, err = blob.NewLocal(filepath.Join(f.dataDir, "store")); err != nil {

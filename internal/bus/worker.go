@@ -130,8 +130,9 @@ type Worker struct {
 	// whole AckWait is treated as hung.
 	AckWait time.Duration
 	Log     zerolog.Logger
-	// PollWait is how long one pull waits for a message (default 5s). An idle
-	// worker returns from Run at most this long after its context ends.
+	// PollWait is how long one pull waits for a message (default 1s). An idle
+	// worker returns from Run at most this long after its context ends; an
+	// idle slot costs one pull request per PollWait.
 	PollWait time.Duration
 	// StopWait bounds how long Run waits, after its context ends, for
 	// handlers to return (default 10s).
@@ -139,7 +140,7 @@ type Worker struct {
 }
 
 const (
-	defaultPollWait = 5 * time.Second
+	defaultPollWait = time.Second
 	defaultStopWait = 10 * time.Second
 	settleTimeout   = 5 * time.Second
 	pullErrorPause  = time.Second
