@@ -149,6 +149,12 @@ func (c *Coordinator) Submit(ctx context.Context, req proto.SubmitRequest) (prot
 	if err := req.Validate(); err != nil {
 		return proto.SubmitReply{}, badRequest("%s", strings.TrimPrefix(err.Error(), proto.ErrInvalid.Error()+": "))
 	}
+	if req.SessionCookie != "" {
+		// The fetcher would refuse it later; say so now, before a job exists.
+		if _, err := mts.CleanCookie(req.SessionCookie); err != nil {
+			return proto.SubmitReply{}, badRequest("session_cookie: %v", err)
+		}
+	}
 	specs := req.Specs()
 	recs := make([]mts.Recording, len(specs))
 	for i, s := range specs {
