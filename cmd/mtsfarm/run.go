@@ -20,6 +20,7 @@ import (
 	"github.com/mtsfarm/mtsfarm/internal/blob"
 	"github.com/mtsfarm/mtsfarm/internal/bus"
 	"github.com/mtsfarm/mtsfarm/internal/ffmpeg"
+	"github.com/mtsfarm/mtsfarm/internal/mts"
 	"github.com/mtsfarm/mtsfarm/proto"
 	"github.com/mtsfarm/mtsfarm/renderer"
 )
@@ -59,6 +60,16 @@ func runRun(ctx context.Context, env *cli, args []string) error {
 	}
 	if fs.NArg() != 1 {
 		return fmt.Errorf("%w: give one recording URL", errUsage)
+	}
+	// A URL the job API would reject is refused before anything is made
+	// (no data dir, no embedded server), as the cookie is.
+	if _, err := mts.ParseURL(fs.Arg(0), f.coord.baseURLs...); err != nil {
+		return err
+	}
+	if f.cookie != "" {
+		if _, err := mts.CleanCookie(f.cookie); err != nil {
+			return fmt.Errorf("--session-cookie: %w", err)
+		}
 	}
 	return embeddedRun(ctx, env, f, fs.Arg(0))
 }
