@@ -144,16 +144,6 @@ func e2eSubmit(t *testing.T, nc *nats.Conn, req proto.SubmitRequest) proto.Submi
 	return job
 }
 
-// e2eStatus asks the job API for a job's record.
-func e2eStatus(t *testing.T, nc *nats.Conn, id string) *proto.Job {
-	t.Helper()
-	var j proto.Job
-	if err := apiRequest(context.Background(), nc, proto.SubjectStatus, proto.JobRequest{Job: id}, &j); err != nil {
-		t.Fatalf("status of %s: %v", id, err)
-	}
-	return &j
-}
-
 // e2eWait polls the job API until the job ends and returns its record. A
 // coordinator that is still starting (no responder yet) is waited for.
 func e2eWait(t *testing.T, nc *nats.Conn, id string, limit time.Duration) *proto.Job {
@@ -182,9 +172,13 @@ func e2eJobKeys(t *testing.T, js jetstream.JetStream) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := kv.Keys(ctx)
-	if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
+	lister, err := kv.ListKeys(ctx)
+	if err != nil {
 		t.Fatal(err)
+	}
+	var keys []string
+	for k := range lister.Keys() {
+		keys = append(keys, k)
 	}
 	return keys
 }
@@ -276,11 +270,11 @@ func e2eJobID(t *testing.T, stderr string) string {
 // each named by the color it must have ("#rrggbb"). proto.LayoutRects says
 // where each goes; every other part of the frame must be black.
 type e2eShot struct {
-	at                float64
-	layout            string
-	main, pip, slide  string
-	column, grid      []string
-	description, note string
+	at               float64
+	layout           string
+	main, pip, slide string
+	column, grid     []string
+	description      string
 }
 
 // e2eExpect is what an output must be.
