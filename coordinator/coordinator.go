@@ -155,11 +155,11 @@ func (c *Coordinator) Run(ctx context.Context) error {
 		return err
 	}
 	workers := []*bus.Worker{
-		{Name: c.cfg.WorkerID + "-intake", Consumer: intake, Slots: 1, Handler: c.handleIntake, Log: c.log},
+		{Name: c.cfg.WorkerID + "-intake", Consumer: intake, Slots: 1, Handler: c.handleIntake, Log: c.cfg.Log},
 		// One result at a time: each advances a job by compare-and-set, and
 		// order within a job keeps the published tasks in timeline order.
-		{Name: c.cfg.WorkerID + "-results", Consumer: results, Slots: 1, Handler: c.handleResult, Log: c.log},
-		{Name: c.cfg.WorkerID + "-finalize", Consumer: finals, Slots: c.cfg.FinalizeSlots, Handler: c.handleFinalize, Log: c.log},
+		{Name: c.cfg.WorkerID + "-results", Consumer: results, Slots: 1, Handler: c.handleResult, Log: c.cfg.Log},
+		{Name: c.cfg.WorkerID + "-finalize", Consumer: finals, Slots: c.cfg.FinalizeSlots, Handler: c.handleFinalize, Log: c.cfg.Log},
 	}
 	started := c.now()
 	presence := &bus.Presence{KV: c.wkv, Every: 10 * time.Second, Info: func() proto.WorkerInfo {

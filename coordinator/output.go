@@ -79,6 +79,11 @@ func (c *Coordinator) handleFinalize(ctx context.Context, t *bus.Task) error {
 		}
 		in.Tracks = append(in.Tracks, AudioTrackFile{Path: path, Start: tr.Start, Offset: tr.Offset, Duration: tr.Duration})
 	}
+	if len(p.Slides) > 0 && p.Slides[0].Start >= 1 {
+		// MP4 chapters run back to back from 0: name the part before the
+		// first slide, so "Slide 1" starts where the slide does.
+		in.Chapters = append(in.Chapters, Chapter{Start: 0, End: p.Slides[0].Start, Title: "Start"})
+	}
 	for _, s := range p.Slides {
 		title := fmt.Sprintf("Slide %d", s.Number)
 		if s.Number == 0 {

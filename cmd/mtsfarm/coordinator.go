@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -63,7 +64,7 @@ func runCoordinator(ctx context.Context, env *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer nc.Drain()
+	defer bus.Drain(nc, 10*time.Second)
 	if *provision {
 		js, err := jetstream.New(nc)
 		if err != nil {

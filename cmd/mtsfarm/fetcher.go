@@ -4,10 +4,12 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/mtsfarm/mtsfarm/fetcher"
+	"github.com/mtsfarm/mtsfarm/internal/bus"
 	"github.com/mtsfarm/mtsfarm/internal/ffmpeg"
 	"github.com/mtsfarm/mtsfarm/proto"
 )
@@ -79,7 +81,7 @@ func runFetcher(ctx context.Context, env *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer nc.Drain()
+	defer bus.Drain(nc, 10*time.Second)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return err

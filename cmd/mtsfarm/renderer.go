@@ -4,9 +4,11 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/mtsfarm/mtsfarm/internal/bus"
 	"github.com/mtsfarm/mtsfarm/internal/ffmpeg"
 	"github.com/mtsfarm/mtsfarm/proto"
 	"github.com/mtsfarm/mtsfarm/renderer"
@@ -72,7 +74,7 @@ func runRenderer(ctx context.Context, env *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer nc.Drain()
+	defer bus.Drain(nc, 10*time.Second)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return err

@@ -182,7 +182,7 @@ func (fm *farm) close() {
 		}
 	}
 	if fm.nc != nil {
-		_ = fm.nc.Drain()
+		bus.Drain(fm.nc, 10*time.Second)
 	}
 	fm.emb.Shutdown()
 }

@@ -135,3 +135,21 @@ func RedactURL(s string) string {
 	}
 	return strings.Join(parts, ",")
 }
+
+// Drain drains nc and waits, up to timeout, until it is closed: pending
+// publishes (results, events, the naks that hand tasks back on shutdown) are
+// flushed before the process exits. nc.Drain alone returns at once.
+func Drain(nc *nats.Conn, timeout time.Duration) {
+	if nc == nil || nc.IsClosed() {
+		return
+	}
+	if err := nc.Drain(); err != nil {
+		nc.Close()
+		return
+	}
+	deadline := time.Now().Add(timeout)
+	for !nc.IsClosed() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	nc.Close()
+}
