@@ -1,13 +1,13 @@
 package coordinator
 
 // Test media and measurements for the finalize tests: tiny units and tracks
-// made with real ffmpeg, tone levels measured with a Goertzel filter on PCM
-// decoded by ffmpeg, pixels sampled from decoded frames, MP4 boxes read.
+// made with real ffmpeg, tone levels measured (mtstest.ToneAmplitude) on PCM
+// decoded by ffmpeg with every channel mixed, pixels sampled from decoded
+// frames, MP4 boxes read.
 
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -19,6 +19,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/mtsfarm/mtsfarm/internal/ffmpeg"
+	"github.com/mtsfarm/mtsfarm/internal/mts/mtstest"
 )
 
 func newFFmpeg(t testing.TB) *ffmpeg.Runner {
@@ -110,25 +111,15 @@ func decodePCM(t testing.TB, r *ffmpeg.Runner, path string) pcm {
 
 func (p pcm) seconds() float64 { return float64(len(p)) / pcmRate }
 
-// tone is the amplitude of freq in [from, from+dur), by a Goertzel filter over
-// Hann-windowed samples (a full-scale sine gives 1).
+// tone is the amplitude of freq in [from, from+dur), Hann-windowed (a
+// full-scale sine gives 1).
 func (p pcm) tone(freq, from, dur float64) float64 {
 	a, b := int(from*pcmRate), int((from+dur)*pcmRate)
 	a, b = max(a, 0), min(b, len(p))
-	n := b - a
-	if n < 16 {
+	if b-a < 16 {
 		return 0
 	}
-	k := 2 * math.Cos(2*math.Pi*freq/pcmRate)
-	var s1, s2, wsum float64
-	for i := 0; i < n; i++ {
-		w := 0.5 - 0.5*math.Cos(2*math.Pi*float64(i)/float64(n-1))
-		wsum += w
-		s := p[a+i]*w + k*s1 - s2
-		s2, s1 = s1, s
-	}
-	power := s1*s1 + s2*s2 - k*s1*s2
-	return 2 * math.Sqrt(max(power, 0)) / wsum
+	return mtstest.ToneAmplitude(p[a:b], pcmRate, freq)
 }
 
 // onset is when freq starts (at level or above) after from: the start of
@@ -189,38 +180,6 @@ func topBoxes(t testing.TB, path string) []string {
 		}
 		off += size
 	}
-}
-
-// probeJSON is the part of ffprobe's output the tests read.
-type probeJSON struct {
-	Chapters []struct {
-		StartTime string            `json:"start_time"`
-		EndTime   string            `json:"end_time"`
-		Tags      map[string]string `json:"tags"`
-	} `json:"chapters"`
-	Format struct {
-		Tags map[string]string `json:"tags"`
-	} `json:"format"`
-	Streams []struct {
-		CodecType  string `json:"codec_type"`
-		CodecName  string `json:"codec_name"`
-		SampleRate string `json:"sample_rate"`
-		Channels   int    `json:"channels"`
-		NbFrames   string `json:"nb_frames"`
-	} `json:"streams"`
-}
-
-func ffprobeJSON(t testing.TB, path string) probeJSON {
-	t.Helper()
-	out, err := exec.Command("ffprobe", "-v", "error", "-show_chapters", "-show_format", "-show_streams", "-of", "json", path).Output()
-	if err != nil {
-		t.Fatalf("ffprobe %s: %v", path, err)
-	}
-	var p probeJSON
-	if err := json.Unmarshal(out, &p); err != nil {
-		t.Fatal(err)
-	}
-	return p
 }
 
 // writeUnknownWAV writes a WAV file of secs seconds whose format tag no

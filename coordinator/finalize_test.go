@@ -9,11 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mtsfarm/mtsfarm/internal/mts/mtstest"
 )
 
 // progressLog records Finalize's progress calls.
@@ -172,25 +173,26 @@ func TestFinalizeTracks(t *testing.T) {
 		res.Media.Width != 320 || res.Media.VideoCodec != "h264" {
 		t.Errorf("media %+v", res.Media)
 	}
-	p := ffprobeJSON(t, in.Output)
-	if p.Format.Tags["title"] != in.Title {
-		t.Errorf("title tag %q, want %q", p.Format.Tags["title"], in.Title)
+	p, err := mtstest.Probe(context.Background(), in.Output)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Tags["title"] != in.Title {
+		t.Errorf("title tag %q, want %q", p.Tags["title"], in.Title)
 	}
 	if len(p.Chapters) != 3 {
 		t.Fatalf("%d chapters, want 3", len(p.Chapters))
 	}
 	for i, c := range p.Chapters {
-		s, _ := strconv.ParseFloat(c.StartTime, 64)
-		e, _ := strconv.ParseFloat(c.EndTime, 64)
-		if c.Tags["title"] != in.Chapters[i].Title || !within(s, in.Chapters[i].Start, 0.001) || !within(e, in.Chapters[i].End, 0.001) {
-			t.Errorf("chapter %d: %s–%s %q, want %+v", i, c.StartTime, c.EndTime, c.Tags["title"], in.Chapters[i])
+		if c.Title != in.Chapters[i].Title || !within(c.Start, in.Chapters[i].Start, 0.001) || !within(c.End, in.Chapters[i].End, 0.001) {
+			t.Errorf("chapter %d: %g–%g %q, want %+v", i, c.Start, c.End, c.Title, in.Chapters[i])
 		}
 	}
 	for _, s := range p.Streams {
-		if s.CodecType == "video" && s.NbFrames != "125" {
-			t.Errorf("video has %s frames, want 125", s.NbFrames)
+		if s.Type == "video" && s.Frames != 125 {
+			t.Errorf("video has %d frames, want 125", s.Frames)
 		}
-		if s.CodecType == "audio" && s.Channels != 2 {
+		if s.Type == "audio" && s.Channels != 2 {
 			t.Errorf("audio has %d channels", s.Channels)
 		}
 	}
@@ -299,8 +301,10 @@ func TestFinalizeFastPath(t *testing.T) {
 	if on := out.onset(1100, 5.2, 0.5*src); !within(on, 5.5, 0.015) {
 		t.Errorf("unit 2's tone starts at %.4f s, want 5.5 s (unit 1's audio is 40 ms long)", on)
 	}
-	if p := ffprobeJSON(t, in.Output); len(p.Chapters) != 0 || p.Format.Tags["title"] != "" {
-		t.Errorf("chapters %v, title %q: want none", p.Chapters, p.Format.Tags["title"])
+	if p, err := mtstest.Probe(context.Background(), in.Output); err != nil {
+		t.Fatal(err)
+	} else if len(p.Chapters) != 0 || p.Tags["title"] != "" {
+		t.Errorf("chapters %v, title %q: want none", p.Chapters, p.Tags["title"])
 	}
 	assertEmptyDir(t, in.WorkDir)
 }

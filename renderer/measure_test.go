@@ -2,7 +2,7 @@ package renderer
 
 import (
 	"bytes"
-	"encoding/binary"
+	"context"
 	"fmt"
 	"math"
 	"os/exec"
@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mtsfarm/mtsfarm/internal/mts/mtstest"
 	"github.com/mtsfarm/mtsfarm/proto"
 )
 
@@ -68,23 +69,22 @@ func nearColor(got, want [3]int) bool {
 	return true
 }
 
-// decodePCM returns the first channel of an audio file as float32 samples at
-// rate.
-func decodePCM(t testing.TB, path string, rate int) []float32 {
+// decodePCM returns the first channel of an audio file as samples at rate.
+func decodePCM(t testing.TB, path string, rate int) []float64 {
 	t.Helper()
-	out := run(t, "ffmpeg", "-v", "error", "-i", path, "-map", "0:a:0", "-af", "pan=mono|c0=c0",
-		"-ar", strconv.Itoa(rate), "-f", "f32le", "-")
-	pcm := make([]float32, len(out)/4)
-	if err := binary.Read(bytes.NewReader(out), binary.LittleEndian, pcm); err != nil {
-		t.Fatalf("reading PCM of %s: %v", path, err)
+	pcm, err := mtstest.DecodePCM(context.Background(), path, rate)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return pcm
 }
 
 // toneLevel is the amplitude of the freq Hz component of pcm between from
 // and to seconds (Goertzel over a whole number of cycles when freq and the
-// span allow; a full-scale sine gives 1).
-func toneLevel(pcm []float32, rate int, freq, from, to float64) float64 {
+// span allow; a full-scale sine gives 1). Unlike mtstest.ToneAmplitude it
+// uses no window: tones that start or stop at a window's edge are measured
+// at full weight.
+func toneLevel(pcm []float64, rate int, freq, from, to float64) float64 {
 	a, b := int(from*float64(rate)), int(to*float64(rate))
 	b = min(b, len(pcm))
 	if a >= b {
@@ -95,7 +95,7 @@ func toneLevel(pcm []float32, rate int, freq, from, to float64) float64 {
 	coeff := 2 * math.Cos(w)
 	var s1, s2 float64
 	for _, x := range pcm[a:b] {
-		s := float64(x) + coeff*s1 - s2
+		s := x + coeff*s1 - s2
 		s2, s1 = s1, s
 	}
 	power := s1*s1 + s2*s2 - coeff*s1*s2

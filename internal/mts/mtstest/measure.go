@@ -127,22 +127,33 @@ func SampleColors(ctx context.Context, file string, t float64, points ...[2]int)
 // 15 kHz can be measured.
 const measureRate = 32000
 
-// decodePCM decodes dur seconds of audio from start as mono float samples at
-// measureRate (full scale 1.0).
-func decodePCM(ctx context.Context, file string, start, dur float64) ([]float64, error) {
-	out, err := runTool(ctx, "ffmpeg", "-hide_banner", "-nostdin", "-v", "error",
-		"-ss", seconds(start), "-t", seconds(dur), "-i", file, "-vn", "-map", "0:a:0",
-		"-af", "pan=mono|c0=c0", "-ar", strconv.Itoa(measureRate), "-f", "s16le", "-acodec", "pcm_s16le", "pipe:1")
-	if err != nil {
-		return nil, fmt.Errorf("decoding audio of %s from %gs for %gs: %w", file, start, dur, err)
+// DecodePCM decodes all of the first channel of file's first audio stream
+// as float samples at rate (full scale 1.0).
+func DecodePCM(ctx context.Context, file string, rate int) ([]float64, error) {
+	return decodePCM(ctx, file, rate, 0, 0)
+}
+
+// decodePCM decodes dur seconds of the first channel from start (dur <= 0:
+// to the end) as float samples at rate.
+func decodePCM(ctx context.Context, file string, rate int, start, dur float64) ([]float64, error) {
+	what := fmt.Sprintf("decoding audio of %s", file)
+	args := []string{"-hide_banner", "-nostdin", "-v", "error"}
+	if dur > 0 {
+		what += fmt.Sprintf(" from %gs for %gs", start, dur)
+		args = append(args, "-ss", seconds(start), "-t", seconds(dur))
 	}
-	n := len(out) / 2
+	out, err := runTool(ctx, "ffmpeg", append(args, "-i", file, "-vn", "-map", "0:a:0", "-af", "pan=mono|c0=c0",
+		"-ar", strconv.Itoa(rate), "-f", "f32le", "-acodec", "pcm_f32le", "pipe:1")...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	n := len(out) / 4
 	if n == 0 {
-		return nil, fmt.Errorf("decoding audio of %s from %gs for %gs: no samples there", file, start, dur)
+		return nil, fmt.Errorf("%s: no samples there", what)
 	}
 	pcm := make([]float64, n)
 	for i := range n {
-		pcm[i] = float64(int16(binary.LittleEndian.Uint16(out[2*i:]))) / 32768
+		pcm[i] = float64(math.Float32frombits(binary.LittleEndian.Uint32(out[4*i:])))
 	}
 	return pcm, nil
 }
@@ -155,9 +166,10 @@ func dB(a float64) float64 {
 	return 20 * math.Log10(a)
 }
 
-// toneAmplitude is the amplitude of the hz component of pcm (a single-bin
-// DFT, Goertzel's quantity, with a Hann window so other tones leak little).
-func toneAmplitude(pcm []float64, rate, hz float64) float64 {
+// ToneAmplitude is the amplitude of the hz component of pcm sampled at rate
+// (a single-bin DFT, Goertzel's quantity, with a Hann window so other tones
+// leak little; a full-scale sine gives 1).
+func ToneAmplitude(pcm []float64, rate, hz float64) float64 {
 	n := len(pcm)
 	if n < 2 {
 		return 0
@@ -188,13 +200,13 @@ func ToneLevel(ctx context.Context, file string, start, dur, hz float64) (float6
 
 // ToneLevels measures several tones in one decode.
 func ToneLevels(ctx context.Context, file string, start, dur float64, hzs ...float64) ([]float64, error) {
-	pcm, err := decodePCM(ctx, file, start, dur)
+	pcm, err := decodePCM(ctx, file, measureRate, start, dur)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]float64, len(hzs))
 	for i, hz := range hzs {
-		out[i] = dB(toneAmplitude(pcm, measureRate, hz))
+		out[i] = dB(ToneAmplitude(pcm, measureRate, hz))
 	}
 	return out, nil
 }
@@ -202,7 +214,7 @@ func ToneLevels(ctx context.Context, file string, start, dur float64, hzs ...flo
 // AudioLevel is the RMS level in dBFS between start and start+dur (a
 // full-scale sine is -3; digital silence -200).
 func AudioLevel(ctx context.Context, file string, start, dur float64) (float64, error) {
-	pcm, err := decodePCM(ctx, file, start, dur)
+	pcm, err := decodePCM(ctx, file, measureRate, start, dur)
 	if err != nil {
 		return 0, err
 	}
@@ -225,12 +237,20 @@ type ProbeStream struct {
 	Frames     int     // nb_frames (0 when unknown)
 }
 
+// ProbeChapter is one chapter of a probed file.
+type ProbeChapter struct {
+	Start, End float64 // seconds
+	Title      string
+}
+
 // ProbeResult is what ffprobe says of a file.
 type ProbeResult struct {
 	Format   string
 	Duration float64
 	Size     int64
+	Tags     map[string]string // the container's metadata (title, …)
 	Streams  []ProbeStream
+	Chapters []ProbeChapter
 }
 
 // Video returns the first video stream, if any.
@@ -251,7 +271,8 @@ func (p *ProbeResult) first(t string) (ProbeStream, bool) {
 // Probe runs ffprobe on a file or URL. It fails when ffprobe does (a
 // truncated mp4 without moov, say).
 func Probe(ctx context.Context, file string) (*ProbeResult, error) {
-	out, err := runTool(ctx, "ffprobe", "-v", "error", "-print_format", "json", "-show_streams", "-show_format", file)
+	out, err := runTool(ctx, "ffprobe", "-v", "error", "-print_format", "json", "-show_streams", "-show_format",
+		"-show_chapters", file)
 	if err != nil {
 		return nil, fmt.Errorf("probing %s: %w", file, err)
 	}
@@ -267,15 +288,21 @@ func Probe(ctx context.Context, file string) (*ProbeResult, error) {
 			NbFrames   string `json:"nb_frames"`
 		} `json:"streams"`
 		Format struct {
-			FormatName string `json:"format_name"`
-			Duration   string `json:"duration"`
-			Size       string `json:"size"`
+			FormatName string            `json:"format_name"`
+			Duration   string            `json:"duration"`
+			Size       string            `json:"size"`
+			Tags       map[string]string `json:"tags"`
 		} `json:"format"`
+		Chapters []struct {
+			StartTime string            `json:"start_time"`
+			EndTime   string            `json:"end_time"`
+			Tags      map[string]string `json:"tags"`
+		} `json:"chapters"`
 	}
 	if err := json.Unmarshal(out, &raw); err != nil {
 		return nil, fmt.Errorf("probing %s: reading ffprobe output: %w", file, err)
 	}
-	p := &ProbeResult{Format: raw.Format.FormatName}
+	p := &ProbeResult{Format: raw.Format.FormatName, Tags: raw.Format.Tags}
 	p.Duration, _ = strconv.ParseFloat(raw.Format.Duration, 64)
 	p.Size, _ = strconv.ParseInt(raw.Format.Size, 10, 64)
 	for _, s := range raw.Streams {
@@ -284,6 +311,12 @@ func Probe(ctx context.Context, file string) (*ProbeResult, error) {
 		ps.Duration, _ = strconv.ParseFloat(s.Duration, 64)
 		ps.Frames, _ = strconv.Atoi(s.NbFrames)
 		p.Streams = append(p.Streams, ps)
+	}
+	for _, c := range raw.Chapters {
+		pc := ProbeChapter{Title: c.Tags["title"]}
+		pc.Start, _ = strconv.ParseFloat(c.StartTime, 64)
+		pc.End, _ = strconv.ParseFloat(c.EndTime, 64)
+		p.Chapters = append(p.Chapters, pc)
 	}
 	return p, nil
 }

@@ -3,6 +3,7 @@ package mtstest
 import (
 	"context"
 	"math"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -25,7 +26,7 @@ func TestToneAmplitude(t *testing.T) {
 		{460, -200, 0},          // 20 Hz·s from a loud tone: below -70
 	}
 	for _, c := range cases {
-		got := dB(toneAmplitude(pcm, rate, c.hz))
+		got := dB(ToneAmplitude(pcm, rate, c.hz))
 		if c.want == -200 {
 			if got > -70 {
 				t.Errorf("%v Hz: %.1f dB, want below -70", c.hz, got)
@@ -36,7 +37,7 @@ func TestToneAmplitude(t *testing.T) {
 			t.Errorf("%v Hz: %.2f dB, want %.2f±%v", c.hz, got, c.want, c.tol)
 		}
 	}
-	if toneAmplitude(nil, rate, 440) != 0 || dB(0) != -200 {
+	if ToneAmplitude(nil, rate, 440) != 0 || dB(0) != -200 {
 		t.Error("empty input")
 	}
 }
@@ -97,6 +98,40 @@ func TestMeasureOnFiles(t *testing.T) {
 	}
 	if _, ok := p.Video(); ok {
 		t.Fatal("video in an audio file")
+	}
+	if len(p.Chapters) != 0 || p.Tags["title"] != "" {
+		t.Fatalf("chapters %v, title %q in a file without them", p.Chapters, p.Tags["title"])
+	}
+	// The whole first channel at a chosen rate.
+	pcm, err := DecodePCM(ctx, wav, 8000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(float64(len(pcm))-3*8000) > 0.01*3*8000 {
+		t.Fatalf("decoded %d samples, want about %d", len(pcm), 3*8000)
+	}
+	if l := dB(ToneAmplitude(pcm[4000:12000], 8000, 440)); l < -19 || l > -17 {
+		t.Fatalf("tone of the decoded samples %.1f dB, want about -18", l)
+	}
+	// Title and chapters.
+	meta := filepath.Join(dir, "meta.txt")
+	if err := os.WriteFile(meta, []byte(";FFMETADATA1\ntitle=Lecture 1\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=0\nEND=1500\ntitle=Intro\n"+
+		"[CHAPTER]\nTIMEBASE=1/1000\nSTART=1500\nEND=3000\ntitle=Questions\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	titled := filepath.Join(dir, "titled.m4a")
+	run("-i", wav, "-i", meta, "-map", "0", "-map_metadata", "1", "-map_chapters", "1", "-c", "copy", titled)
+	if p, err = Probe(ctx, titled); err != nil {
+		t.Fatal(err)
+	}
+	wantCh := []ProbeChapter{{0, 1.5, "Intro"}, {1.5, 3, "Questions"}}
+	if p.Tags["title"] != "Lecture 1" || len(p.Chapters) != len(wantCh) {
+		t.Fatalf("title %q, chapters %+v: want \"Lecture 1\" and %+v", p.Tags["title"], p.Chapters, wantCh)
+	}
+	for i, c := range p.Chapters {
+		if c.Title != wantCh[i].Title || math.Abs(c.Start-wantCh[i].Start) > 1e-3 || math.Abs(c.End-wantCh[i].End) > 1e-3 {
+			t.Errorf("chapter %d: %+v, want %+v", i, c, wantCh[i])
+		}
 	}
 	// An image has no audio: a clear error, not a silent zero.
 	if _, err := ToneLevel(ctx, img, 0, 1, 440); err == nil {
