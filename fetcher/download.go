@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/mtsfarm/mtsfarm/internal/mts"
 )
 
 // downloader fetches one URL into a local file and resumes with an HTTP
@@ -21,7 +23,7 @@ import (
 type downloader struct {
 	client    *http.Client
 	userAgent string
-	backoff   Backoff
+	backoff   mts.Backoff
 	// maxFailures is how many attempts in a row may fail without a single
 	// new byte before the download gives up.
 	maxFailures int
@@ -200,7 +202,7 @@ func (d *downloader) body(resp *http.Response, f *os.File, offset *int64, st *dl
 	default:
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		return false, &StatusError{Code: resp.StatusCode, URL: u,
-			RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+			RetryAfter: mts.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
 	}
 	for {
 		n, rerr := resp.Body.Read(buf)

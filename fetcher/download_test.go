@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/mtsfarm/mtsfarm/internal/mts"
 )
 
 // testContent is deterministic pseudo-random bytes.
@@ -82,7 +84,7 @@ func testDL(t *testing.T, allow ...string) *downloader {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &downloader{client: newHTTPClient(p, 5*time.Second, nil), backoff: Backoff{Base: 5 * time.Millisecond, Max: 20 * time.Millisecond},
+	return &downloader{client: newHTTPClient(p, 5*time.Second, nil), backoff: mts.Backoff{Base: 5 * time.Millisecond, Max: 20 * time.Millisecond},
 		maxFailures: 4, maxInlineWait: 2 * time.Second, stall: 500 * time.Millisecond, log: zerolog.Nop()}
 }
 
@@ -378,28 +380,6 @@ func TestParseContentRange(t *testing.T) {
 		s, tot, ok := parseContentRange(in)
 		if ok != (want[2] == 1) || ok && (s != want[0] || tot != want[1]) {
 			t.Errorf("parseContentRange(%q) = %d %d %v, want %v", in, s, tot, ok, want)
-		}
-	}
-}
-
-func TestRetryAfterAndBackoff(t *testing.T) {
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	for in, want := range map[string]time.Duration{
-		"": 0, "5": 5 * time.Second, "-3": 0, "soon": 0,
-		now.Add(90 * time.Second).Format(http.TimeFormat): 90 * time.Second,
-		now.Add(-time.Hour).Format(http.TimeFormat):       0,
-	} {
-		if got := parseRetryAfter(in, now); got != want {
-			t.Errorf("parseRetryAfter(%q) = %s, want %s", in, got, want)
-		}
-	}
-	b := Backoff{Base: 100 * time.Millisecond, Max: time.Second}
-	for n, full := range map[int]time.Duration{1: 100 * time.Millisecond, 2: 200 * time.Millisecond, 3: 400 * time.Millisecond,
-		4: 800 * time.Millisecond, 5: time.Second, 30: time.Second} {
-		for range 50 {
-			if d := b.Delay(n); d < full/2 || d > full {
-				t.Fatalf("Delay(%d) = %s, want within [%s, %s]", n, d, full/2, full)
-			}
 		}
 	}
 }

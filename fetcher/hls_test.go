@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mtsfarm/mtsfarm/internal/ffmpeg"
+	"github.com/mtsfarm/mtsfarm/internal/mts"
 	"github.com/rs/zerolog"
 )
 
@@ -138,7 +139,7 @@ func startTestProxy(t *testing.T, onBytes func(int64), allow ...string) *hlsProx
 		t.Fatal(err)
 	}
 	p, err := startHLSProxy(&hlsProxy{policy: pol, client: newHTTPClient(pol, 5*time.Second, nil),
-		backoff: Backoff{Base: 5 * time.Millisecond, Max: 20 * time.Millisecond}, attempts: 3, onBytes: onBytes, log: zerolog.Nop()})
+		backoff: mts.Backoff{Base: 5 * time.Millisecond, Max: 20 * time.Millisecond}, attempts: 3, onBytes: onBytes, log: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}

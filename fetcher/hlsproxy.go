@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/mtsfarm/mtsfarm/internal/mts"
 )
 
 // hlsProxy is a loopback HTTP server that ffmpeg reads an HLS stream
@@ -28,7 +30,7 @@ type hlsProxy struct {
 	policy    *Policy
 	client    *http.Client
 	userAgent string
-	backoff   Backoff
+	backoff   mts.Backoff
 	attempts  int
 	onBytes   func(n int64)
 	log       zerolog.Logger
@@ -219,7 +221,7 @@ func (p *hlsProxy) do(r *http.Request, raw string, ranges bool) (*http.Response,
 				return resp, nil
 			}
 			err = &StatusError{Code: resp.StatusCode, URL: redact(raw),
-				RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+				RetryAfter: mts.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
 			if n >= p.attempts {
 				return resp, nil // hand ffmpeg the error status
 			}

@@ -208,7 +208,7 @@ func (w *Worker) tryHLS(ctx context.Context, t heartbeater, task proto.FetchTask
 	}
 	defer release()
 	proxy, err := startHLSProxy(&hlsProxy{policy: w.policy, client: w.client, userAgent: w.cfg.UserAgent,
-		backoff: Backoff{Base: w.cfg.RetryBase, Max: w.cfg.RetryMax}, attempts: w.cfg.NetFailures, onBytes: rep.add, log: log})
+		backoff: mts.Backoff{Base: w.cfg.RetryBase, Max: w.cfg.RetryMax}, attempts: w.cfg.NetFailures, onBytes: rep.add, log: log})
 	if err != nil {
 		log.Warn().Err(err).Msg("not trying the HLS variant")
 		return proto.MediaInfo{}, "", false
@@ -253,7 +253,7 @@ func (w *Worker) tryHLS(ctx context.Context, t heartbeater, task proto.FetchTask
 // getPlaylist GETs a playlist (small, with the playlist timeout, retrying
 // network errors and 5xx/429 a few times).
 func (w *Worker) getPlaylist(ctx context.Context, t heartbeater, u *url.URL) ([]byte, error) {
-	b := Backoff{Base: w.cfg.RetryBase, Max: w.cfg.RetryMax}
+	b := mts.Backoff{Base: w.cfg.RetryBase, Max: w.cfg.RetryMax}
 	for n := 1; ; n++ {
 		body, err := w.getSmall(ctx, u.String(), w.cfg.PlaylistTimeout, maxPlaylistLen)
 		if err == nil || !transient(err) || n >= 3 || ctx.Err() != nil {
@@ -287,7 +287,7 @@ func (w *Worker) getSmall(ctx context.Context, raw string, timeout time.Duration
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return nil, &StatusError{Code: resp.StatusCode, URL: redact(raw),
-			RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+			RetryAfter: mts.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {

@@ -4,11 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/mtsfarm/mtsfarm/internal/mts"
 )
 
 // StatusError is an HTTP response that was not a success.
@@ -64,53 +63,6 @@ func (e *retryLaterError) Error() string {
 }
 func (e *retryLaterError) Unwrap() error { return e.err }
 
-// Backoff is exponential backoff with jitter.
-type Backoff struct {
-	Base time.Duration // first delay
-	Max  time.Duration // cap
-}
-
-// Delay returns the wait before retry number n (1-based): Base·2^(n-1),
-// capped at Max, with "equal jitter" (a random value in [d/2, d]) so retries
-// of many fetchers do not arrive together.
-func (b Backoff) Delay(n int) time.Duration {
-	if n < 1 {
-		n = 1
-	}
-	d := b.Base
-	for i := 1; i < n && d < b.Max; i++ {
-		d *= 2
-	}
-	if d > b.Max {
-		d = b.Max
-	}
-	if d <= 0 {
-		return 0
-	}
-	half := d / 2
-	return half + rand.N(d-half+1)
-}
-
-// parseRetryAfter reads a Retry-After header: seconds or an HTTP date.
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(v); err == nil {
-		if s < 0 {
-			return 0
-		}
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d
-		}
-	}
-	return 0
-}
-
 // sleep waits d or until ctx is done.
 func sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
@@ -129,7 +81,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 // retryWait is how long to wait before retry n after err: the server's
 // Retry-After when it gave one, else the backoff. When Retry-After exceeds
 // maxInline the task should be handed back instead (the second result).
-func retryWait(err error, n int, b Backoff, maxInline time.Duration) (time.Duration, bool) {
+func retryWait(err error, n int, b mts.Backoff, maxInline time.Duration) (time.Duration, bool) {
 	var se *StatusError
 	if errors.As(err, &se) && se.RetryAfter > 0 {
 		if se.RetryAfter > maxInline {

@@ -70,7 +70,7 @@ func New(cfg Config, deps Deps) (*Worker, error) {
 	w := &Worker{
 		cfg: cfg, deps: deps, log: log, policy: policy, parser: parser, client: client, mts: mc,
 		hosts: newHostLimiter(cfg.PerHost),
-		dl: &downloader{client: client, userAgent: cfg.UserAgent, backoff: Backoff{Base: cfg.RetryBase, Max: cfg.RetryMax},
+		dl: &downloader{client: client, userAgent: cfg.UserAgent, backoff: mts.Backoff{Base: cfg.RetryBase, Max: cfg.RetryMax},
 			maxFailures: cfg.NetFailures, maxInlineWait: cfg.MaxRetryAfter, stall: cfg.StallTimeout, log: log},
 		root:    filepath.Join(cfg.WorkDir, cfg.WorkerID),
 		current: map[string]int{}, cancels: bus.NewCancels(log),

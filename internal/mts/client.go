@@ -7,10 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -209,17 +207,9 @@ func (c *Client) FetchFlow(ctx context.Context, rec Recording, sessionCookie str
 	}
 }
 
-// backoff is the exponential delay before attempt+1, with jitter in
-// [d/2, d).
+// backoff is the delay before attempt+1.
 func (c *Client) backoff(attempt int) time.Duration {
-	d := c.BaseDelay << min(attempt-1, 20)
-	if d > c.MaxDelay || d <= 0 {
-		d = c.MaxDelay
-	}
-	if d < 2 {
-		return d
-	}
-	return d/2 + rand.N(d/2)
+	return Backoff{Base: c.BaseDelay, Max: c.MaxDelay}.Delay(attempt)
 }
 
 // attempt makes one request. Failures worth retrying come back as
@@ -286,7 +276,7 @@ func (c *Client) attempt(ctx context.Context, rec Recording, u, cookie string) (
 	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
 		return nil, &retryable{
 			err:   fmt.Errorf("fetching flow of %s: HTTP %d%s", rec.Redacted(), resp.StatusCode, snippet(body)),
-			after: retryAfter(resp.Header.Get("Retry-After"), time.Now()),
+			after: ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
 		}
 	case resp.StatusCode < 200 || resp.StatusCode > 299:
 		return nil, fmt.Errorf("fetching flow of %s: unexpected HTTP %d%s", rec.Redacted(), resp.StatusCode, snippet(body))
@@ -294,25 +284,6 @@ func (c *Client) attempt(ctx context.Context, rec Recording, u, cookie string) (
 		return nil, fmt.Errorf("fetching flow of %s: MTS Link answered error %d %q", rec.Redacted(), code, msg)
 	}
 	return body, nil
-}
-
-// retryAfter parses a Retry-After header (seconds or an HTTP date); 0 when
-// absent or unreadable.
-func retryAfter(h string, now time.Time) time.Duration {
-	h = strings.TrimSpace(h)
-	if h == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(h); err == nil {
-		if s < 0 {
-			return 0
-		}
-		return time.Duration(min(s, 86400)) * time.Second
-	}
-	if t, err := http.ParseTime(h); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
 }
 
 // snippet is the start of a response body for an error message.
