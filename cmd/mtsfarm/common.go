@@ -7,8 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
 
 	"github.com/mtsfarm/mtsfarm/internal/blob"
 	"github.com/mtsfarm/mtsfarm/internal/bus"
@@ -71,6 +74,66 @@ func (s *storeFlags) open(ctx context.Context) (blob.Store, error) {
 		return nil, fmt.Errorf("%w (set --store-dir or --s3-endpoint with its keys)", err)
 	}
 	return st, nil
+}
+
+// roleFlags are the flags of every farm role (coordinator, fetcher,
+// renderer): NATS, the object store and logging.
+type roleFlags struct {
+	nats  natsFlags
+	store storeFlags
+	log   logFlags
+}
+
+func (r *roleFlags) register(fs *flag.FlagSet, env *cli) {
+	r.nats.register(fs, env)
+	r.store.register(fs)
+	r.log.register(fs)
+}
+
+// parse parses a role's command line, which takes no arguments, and returns
+// the role's logger.
+func (r *roleFlags) parse(env *cli, fs *flag.FlagSet, args []string) (zerolog.Logger, error) {
+	if err := parseFlags(env, fs, args); err != nil {
+		return zerolog.Nop(), err
+	}
+	if fs.NArg() > 0 {
+		return zerolog.Nop(), fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
+	}
+	log, _ := r.log.logger(env.stderr)
+	return log, nil
+}
+
+// connect opens the object store, then connects to NATS as name. The
+// caller drains the connection.
+func (r *roleFlags) connect(ctx context.Context, name string) (blob.Store, *nats.Conn, error) {
+	store, err := r.store.open(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	nc, err := r.nats.connect(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	return store, nc, nil
+}
+
+// runWorker runs a fetcher or renderer named name: it opens the store,
+// connects to NATS, checks that a coordinator provisioned the role's stream
+// and calls run, then drains the connection.
+func (r *roleFlags) runWorker(ctx context.Context, name, stream string, run func(jetstream.JetStream, blob.Store) error) error {
+	store, nc, err := r.connect(ctx, name)
+	if err != nil {
+		return err
+	}
+	defer bus.Drain(nc, 10*time.Second)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	if _, err := js.Stream(ctx, stream); err != nil {
+		return fmt.Errorf("the farm's streams are missing (%w): start a coordinator first, it provisions them", err)
+	}
+	return run(js, store)
 }
 
 // stringList is a repeatable string flag (also comma-separated).

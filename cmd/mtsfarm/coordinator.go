@@ -39,28 +39,20 @@ func (f *coordFlags) register(fs *flag.FlagSet) {
 
 func runCoordinator(ctx context.Context, env *cli, args []string) error {
 	fs := newFlags(env, "coordinator", coordinatorUsage)
-	var nf natsFlags
-	nf.register(fs, env)
-	var sf storeFlags
-	sf.register(fs)
+	var role roleFlags
+	role.register(fs, env)
 	var cf coordFlags
 	cf.register(fs)
-	var lf logFlags
-	lf.register(fs)
 	fs.StringVar(&cf.cfg.WorkerID, "worker-id", workerID("coordinator"), "unique name of this coordinator")
 	fs.StringVar(&cf.cfg.WorkDir, "work-dir", cf.cfg.WorkDir, "scratch directory for finalizing")
 	replicas := fs.Int("replicas", 1, "stream replicas when provisioning (3 on a production cluster)")
 	provision := fs.Bool("provision", true, "create or update the streams, consumers and KV buckets at start")
-	if err := parseFlags(env, fs, args); err != nil {
-		return err
-	}
-	log, _ := lf.logger(env.stderr)
-	cf.cfg.MTSBaseURLs, cf.cfg.Log = cf.baseURLs, log
-	store, err := sf.open(ctx)
+	log, err := role.parse(env, fs, args)
 	if err != nil {
 		return err
 	}
-	nc, err := nf.connect(cf.cfg.WorkerID)
+	cf.cfg.MTSBaseURLs, cf.cfg.Log = cf.baseURLs, log
+	store, nc, err := role.connect(ctx, cf.cfg.WorkerID)
 	if err != nil {
 		return err
 	}

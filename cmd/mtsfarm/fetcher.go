@@ -4,12 +4,11 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/mtsfarm/mtsfarm/fetcher"
-	"github.com/mtsfarm/mtsfarm/internal/bus"
+	"github.com/mtsfarm/mtsfarm/internal/blob"
 	"github.com/mtsfarm/mtsfarm/internal/ffmpeg"
 	"github.com/mtsfarm/mtsfarm/proto"
 )
@@ -53,45 +52,24 @@ func (f *fetcherFlags) config() fetcher.Config {
 
 func runFetcher(ctx context.Context, env *cli, args []string) error {
 	fs := newFlags(env, "fetcher", fetcherUsage)
-	var nf natsFlags
-	nf.register(fs, env)
-	var sf storeFlags
-	sf.register(fs)
+	var role roleFlags
+	role.register(fs, env)
 	var ff fetcherFlags
 	ff.register(fs)
-	var lf logFlags
-	lf.register(fs)
 	fs.StringVar(&ff.cfg.WorkerID, "worker-id", workerID("fetcher"), "unique name of this fetcher")
-	if err := parseFlags(env, fs, args); err != nil {
+	log, err := role.parse(env, fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
-	}
-	log, _ := lf.logger(env.stderr)
 	cfg := ff.config()
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	store, err := sf.open(ctx)
-	if err != nil {
-		return err
-	}
-	nc, err := nf.connect(cfg.WorkerID)
-	if err != nil {
-		return err
-	}
-	defer bus.Drain(nc, 10*time.Second)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
-	if _, err := js.Stream(ctx, proto.StreamFetch); err != nil {
-		return fmt.Errorf("the farm's streams are missing (%w): start a coordinator first, it provisions them", err)
-	}
-	w, err := fetcher.New(cfg, fetcher.Deps{JS: js, Store: store, FFmpeg: ffmpeg.New(log), Log: log})
-	if err != nil {
-		return err
-	}
-	return w.Run(ctx)
+	return role.runWorker(ctx, cfg.WorkerID, proto.StreamFetch, func(js jetstream.JetStream, store blob.Store) error {
+		w, err := fetcher.New(cfg, fetcher.Deps{JS: js, Store: store, FFmpeg: ffmpeg.New(log), Log: log})
+		if err != nil {
+			return err
+		}
+		return w.Run(ctx)
+	})
 }

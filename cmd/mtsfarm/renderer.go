@@ -4,11 +4,10 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/mtsfarm/mtsfarm/internal/bus"
+	"github.com/mtsfarm/mtsfarm/internal/blob"
 	"github.com/mtsfarm/mtsfarm/internal/ffmpeg"
 	"github.com/mtsfarm/mtsfarm/proto"
 	"github.com/mtsfarm/mtsfarm/renderer"
@@ -46,45 +45,24 @@ func (f *rendererFlags) config() renderer.Config {
 
 func runRenderer(ctx context.Context, env *cli, args []string) error {
 	fs := newFlags(env, "renderer", rendererUsage)
-	var nf natsFlags
-	nf.register(fs, env)
-	var sf storeFlags
-	sf.register(fs)
+	var role roleFlags
+	role.register(fs, env)
 	var rf rendererFlags
 	rf.register(fs)
-	var lf logFlags
-	lf.register(fs)
 	fs.StringVar(&rf.cfg.WorkerID, "worker-id", workerID("renderer"), "unique name of this renderer")
-	if err := parseFlags(env, fs, args); err != nil {
+	log, err := role.parse(env, fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected arguments %q", errUsage, fs.Args())
-	}
-	log, _ := lf.logger(env.stderr)
 	cfg := rf.config()
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	store, err := sf.open(ctx)
-	if err != nil {
-		return err
-	}
-	nc, err := nf.connect(cfg.WorkerID)
-	if err != nil {
-		return err
-	}
-	defer bus.Drain(nc, 10*time.Second)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
-	if _, err := js.Stream(ctx, proto.StreamRender); err != nil {
-		return fmt.Errorf("the farm's streams are missing (%w): start a coordinator first, it provisions them", err)
-	}
-	w, err := renderer.New(cfg, renderer.Deps{JS: js, Store: store, FFmpeg: ffmpeg.New(log), Log: log})
-	if err != nil {
-		return err
-	}
-	return w.Run(ctx)
+	return role.runWorker(ctx, cfg.WorkerID, proto.StreamRender, func(js jetstream.JetStream, store blob.Store) error {
+		w, err := renderer.New(cfg, renderer.Deps{JS: js, Store: store, FFmpeg: ffmpeg.New(log), Log: log})
+		if err != nil {
+			return err
+		}
+		return w.Run(ctx)
+	})
 }
