@@ -107,21 +107,14 @@ func (w *Worker) Run(ctx context.Context) error {
 		return fmt.Errorf("fetcher: subscribing to %s: %w", proto.CancelFilter, err)
 	}
 	defer sub.Unsubscribe()
-	pctx, stopPresence := context.WithCancel(context.WithoutCancel(ctx))
 	presence := &bus.Presence{KV: kv, Info: w.info, Every: w.cfg.PresenceEvery, Log: w.deps.Log}
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := presence.Run(pctx); err != nil {
-			w.log.Error().Err(err).Msg("presence stopped")
-		}
-	})
+	stopPresence := presence.Start(ctx)
 	w.log.Info().Int("slots", w.cfg.Slots).Int("per_host", w.cfg.PerHost).Strs("allowed_hosts", w.policy.Hosts()).
 		Msg("fetcher started")
 	bw := &bus.Worker{Name: w.cfg.WorkerID, Consumer: cons, Slots: w.cfg.Slots, AckWait: w.cfg.AckWait, PollWait: w.cfg.PollWait, Log: w.deps.Log,
 		Handler: w.decode}
 	err = bw.Run(ctx)
 	stopPresence()
-	wg.Wait()
 	w.log.Info().Msg("fetcher stopped")
 	return err
 }

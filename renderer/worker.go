@@ -94,21 +94,14 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("renderer: opening KV bucket %s: %w (is the farm provisioned?)", proto.BucketWorkers, err)
 	}
-	pctx, stopPresence := context.WithCancel(context.WithoutCancel(ctx))
 	presence := &bus.Presence{KV: kv, Info: w.info, Every: w.cfg.PresenceEvery, Log: w.deps.Log}
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := presence.Run(pctx); err != nil {
-			w.log.Error().Err(err).Msg("presence stopped")
-		}
-	})
+	stopPresence := presence.Start(ctx)
 	w.log.Info().Int("slots", w.cfg.Slots).Str("encoder", w.cfg.Encoder).Strs("encoders", w.caps.Encoders).
 		Bool("cuda_filters", w.caps.CUDAFilters && w.cfg.CUDA).Str("gpu", w.caps.GPU).Msg("renderer started")
 	bw := &bus.Worker{Name: w.cfg.WorkerID, Consumer: cons, Slots: w.cfg.Slots, AckWait: w.cfg.AckWait,
 		PollWait: w.cfg.PollWait, Log: w.deps.Log, Handler: bus.Typed(w.handle)}
 	err = bw.Run(ctx)
 	stopPresence()
-	wg.Wait()
 	w.log.Info().Msg("renderer stopped")
 	return err
 }

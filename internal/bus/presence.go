@@ -66,6 +66,29 @@ func (p *Presence) Run(ctx context.Context) error {
 	}
 }
 
+// Start runs Run in the background until the returned stop is called, not
+// until ctx ends (only ctx's values are kept): a worker keeps its entry while
+// it hands its tasks back after a shutdown. stop waits until Run has
+// returned and deleted the entry. An error that ends Run is logged.
+func (p *Presence) Start(ctx context.Context) (stop func()) {
+	pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := p.Run(pctx); err != nil {
+			ev := p.Log.Error().Err(err)
+			if p.Info != nil {
+				ev = ev.Str("worker", p.Info().ID)
+			}
+			ev.Msg("presence stopped")
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
 // put writes the current entry and returns its key. Only an invalid entry is
 // an error.
 func (p *Presence) put(ctx context.Context) (string, error) {

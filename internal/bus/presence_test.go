@@ -64,6 +64,40 @@ func TestPresencePutsRenewsAndDeletes(t *testing.T) {
 	}
 }
 
+// TestPresenceStartOutlivesContext: the entry Start keeps stays after the
+// context ends (the worker is still handing tasks back) and is gone when
+// stop returns.
+func TestPresenceStartOutlivesContext(t *testing.T) {
+	_, _, js := bustest.Start(t)
+	ctx := context.Background()
+	kv, err := js.KeyValue(ctx, proto.BucketWorkers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &bus.Presence{KV: kv, Every: 50 * time.Millisecond, Log: bustest.Logger(t), Info: func() proto.WorkerInfo {
+		return proto.WorkerInfo{Type: proto.TypeWorker, ID: "f1", Roles: []string{proto.RoleFetcher}, Slots: 1}
+	}}
+	runCtx, cancel := context.WithCancel(ctx)
+	stop := p.Start(runCtx)
+	waitFor(t, 5*time.Second, "the presence entry", func() bool {
+		_, err := kv.Get(ctx, "f1")
+		return err == nil
+	})
+	cancel()
+	e, err := kv.Get(ctx, "f1")
+	if err != nil {
+		t.Fatalf("after the context ended: Get = %v, want the entry", err)
+	}
+	waitFor(t, 5*time.Second, "the entry to be renewed after the context ended", func() bool {
+		n, err := kv.Get(ctx, "f1")
+		return err == nil && n.Revision() > e.Revision()
+	})
+	stop()
+	if _, err := kv.Get(ctx, "f1"); !errors.Is(err, jetstream.ErrKeyNotFound) {
+		t.Errorf("after stop: Get = %v, want ErrKeyNotFound", err)
+	}
+}
+
 func TestPresenceRefusesInvalidInfo(t *testing.T) {
 	_, _, js := bustest.Start(t)
 	ctx := context.Background()
