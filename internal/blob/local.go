@@ -213,22 +213,12 @@ func renameInto(src, dst string) error {
 
 // PutFile implements Store.
 func (l *Local) PutFile(ctx context.Context, key, path string, opts PutOptions) (Info, error) {
-	if err := checkKey("putting", key); err != nil {
+	f, size, err := openPutFile(key, path)
+	if err != nil {
 		return Info{}, err
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		return Info{}, fmt.Errorf("putting %s: %w", key, err)
-	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return Info{}, fmt.Errorf("putting %s: %w", key, err)
-	}
-	if !fi.Mode().IsRegular() {
-		return Info{}, fmt.Errorf("putting %s: %s is not a regular file", key, path)
-	}
-	return l.Put(ctx, key, f, fi.Size(), opts)
+	return l.Put(ctx, key, f, size, opts)
 }
 
 // Get implements Store.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
 	"strings"
 	"time"
 	"unicode"
@@ -38,6 +39,28 @@ func checkKey(op, key string) error {
 		return fmt.Errorf("%s object: %w", op, err)
 	}
 	return nil
+}
+
+// openPutFile checks key and opens the regular file at path for PutFile;
+// it returns the file and its size.
+func openPutFile(key, path string) (*os.File, int64, error) {
+	if err := checkKey("putting", key); err != nil {
+		return nil, 0, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, fmt.Errorf("putting %s: %w", key, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, fmt.Errorf("putting %s: %w", key, err)
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, 0, fmt.Errorf("putting %s: %s is not a regular file", key, path)
+	}
+	return f, fi.Size(), nil
 }
 
 // checkPrefix validates a List prefix: "" lists everything; otherwise the

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -118,22 +117,12 @@ func (s *S3) put(ctx context.Context, key string, r io.Reader, size int64, opts 
 
 // PutFile implements Store. Large files upload their parts in parallel.
 func (s *S3) PutFile(ctx context.Context, key, path string, opts PutOptions) (Info, error) {
-	if err := checkKey("putting", key); err != nil {
+	f, size, err := openPutFile(key, path)
+	if err != nil {
 		return Info{}, err
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		return Info{}, fmt.Errorf("putting %s: %w", key, err)
-	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return Info{}, fmt.Errorf("putting %s: %w", key, err)
-	}
-	if !fi.Mode().IsRegular() {
-		return Info{}, fmt.Errorf("putting %s: %s is not a regular file", key, path)
-	}
-	return s.put(ctx, key, ctxReaderAt{ctxReader{ctx, f}, f}, fi.Size(), opts)
+	return s.put(ctx, key, ctxReaderAt{ctxReader{ctx, f}, f}, size, opts)
 }
 
 // Get implements Store.
