@@ -436,6 +436,25 @@ func (s *Server) serveContent(w *logWriter, r *http.Request, l *layout, stream, 
 	}
 }
 
+// serveFile serves a generated file (see serveContent) as contentType; a
+// file that cannot be read is a generation error.
+func (s *Server) serveFile(w *logWriter, r *http.Request, l *layout, stream, chunk, slide, hit int,
+	name, file, contentType, etag string) {
+	f, err := os.Open(file)
+	if err != nil {
+		s.genError(w, r, err)
+		return
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		s.genError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", contentType)
+	s.serveContent(w, r, l, stream, chunk, slide, hit, name, f, st.Size(), etag)
+}
+
 func (s *Server) serveChunk(w *logWriter, r *http.Request, rt route, hit int) {
 	l := s.layouts[rt.webinar]
 	c := l.chunks[rt.chunk]
@@ -453,19 +472,7 @@ func (s *Server) serveChunk(w *logWriter, r *http.Request, rt route, hit int) {
 		s.genError(w, r, err)
 		return
 	}
-	f, err := os.Open(file)
-	if err != nil {
-		s.genError(w, r, err)
-		return
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		s.genError(w, r, err)
-		return
-	}
-	w.Header().Set("Content-Type", "video/mp4")
-	s.serveContent(w, r, l, c.Stream, c.Index, -1, hit, path.Base(c.Path), f, st.Size(), spec.key("mp4"))
+	s.serveFile(w, r, l, c.Stream, c.Index, -1, hit, path.Base(c.Path), file, "video/mp4", spec.key("mp4"))
 }
 
 func (s *Server) serveSlide(w *logWriter, r *http.Request, rt route, hit int) {
@@ -484,19 +491,7 @@ func (s *Server) serveSlide(w *logWriter, r *http.Request, rt route, hit int) {
 		s.genError(w, r, err)
 		return
 	}
-	f, err := os.Open(file)
-	if err != nil {
-		s.genError(w, r, err)
-		return
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		s.genError(w, r, err)
-		return
-	}
-	w.Header().Set("Content-Type", "image/jpeg")
-	s.serveContent(w, r, l, -1, -1, sl.Index, hit, path.Base(sl.Path), f, st.Size(), path.Base(file))
+	s.serveFile(w, r, l, -1, -1, sl.Index, hit, path.Base(sl.Path), file, "image/jpeg", path.Base(file))
 }
 
 // serveHLS serves the §3.3 HLS variant of a chunk: rest is "playlist.m3u8"
