@@ -176,15 +176,7 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 // pendingUnits is how many units the render stream holds.
 func (f *farm) pendingUnits() uint64 {
 	f.t.Helper()
-	s, err := f.js.Stream(context.Background(), proto.StreamRender)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	info, err := s.Info(context.Background())
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	return info.State.Msgs
+	return bustest.StreamMsgs(f.t, f.js, proto.StreamRender)
 }
 
 // presenterUnit is a 3-second presenter unit of red (pip) over yellow.

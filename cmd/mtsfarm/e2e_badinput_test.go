@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mtsfarm/mtsfarm/internal/bus/bustest"
 	"github.com/mtsfarm/mtsfarm/internal/mts/mtstest"
 	"github.com/mtsfarm/mtsfarm/proto"
 )
@@ -98,7 +99,7 @@ func TestE2EBadSubmissions(t *testing.T) {
 		t.Errorf("bad submissions created job records %q", keys)
 	}
 	for _, s := range []string{proto.StreamIntake, proto.StreamFetch, proto.StreamRender, proto.StreamFinalize, proto.StreamEvents} {
-		if n := e2eStreamMsgs(t, js, s); n != 0 {
+		if n := bustest.StreamMsgs(t, js, s); n != 0 {
 			t.Errorf("bad submissions left %d messages in %s", n, s)
 		}
 	}

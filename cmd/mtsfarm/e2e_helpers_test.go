@@ -183,20 +183,6 @@ func e2eJobKeys(t *testing.T, js jetstream.JetStream) []string {
 	return keys
 }
 
-// e2eStreamMsgs is how many messages a stream holds.
-func e2eStreamMsgs(t *testing.T, js jetstream.JetStream, stream string) uint64 {
-	t.Helper()
-	s, err := js.Stream(context.Background(), stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return info.State.Msgs
-}
-
 // e2eFiles lists the regular files under dir (relative paths); none when
 // dir does not exist.
 func e2eFiles(t *testing.T, dir string) []string {

@@ -53,7 +53,7 @@ func TestEmbeddedReopenKeepsData(t *testing.T) {
 
 	e, js = open()
 	t.Cleanup(e.Shutdown)
-	if n := streamMsgs(t, js, proto.StreamFetch); n != 3 {
+	if n := bustest.StreamMsgs(t, js, proto.StreamFetch); n != 3 {
 		t.Errorf("after reopening: %d fetch tasks, want 3", n)
 	}
 	kv, err = js.KeyValue(ctx, proto.BucketJobs)

@@ -170,19 +170,6 @@ func startWorker(t *testing.T, w *bus.Worker) (stop func()) {
 	return stop
 }
 
-func streamMsgs(t *testing.T, js jetstream.JetStream, stream string) uint64 {
-	t.Helper()
-	s, err := js.Stream(context.Background(), stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return info.State.Msgs
-}
-
 func consumerInfo(t *testing.T, c jetstream.Consumer) *jetstream.ConsumerInfo {
 	t.Helper()
 	info, err := c.Info(context.Background())

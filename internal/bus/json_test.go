@@ -21,7 +21,7 @@ func TestPublishRefusesInvalidMessages(t *testing.T) {
 	if !errors.Is(err, proto.ErrInvalid) || !strings.Contains(err.Error(), "publishing mtsfarm.v1.fetch_task to mtsfarm.fetch.j1") {
 		t.Errorf("Publish of an invalid task: %v, want an ErrInvalid that names the type and subject", err)
 	}
-	if n := streamMsgs(t, js, proto.StreamFetch); n != 0 {
+	if n := bustest.StreamMsgs(t, js, proto.StreamFetch); n != 0 {
 		t.Errorf("%d messages in the stream after refusing an invalid one", n)
 	}
 }
@@ -38,7 +38,7 @@ func TestPublishDeduplicatesByMsgID(t *testing.T) {
 	if err := bus.Publish(ctx, js, proto.FetchSubject("j1"), fetchTask(0), proto.MsgID("j1", proto.FetchMedia, 0, 1)); err != nil {
 		t.Fatal(err)
 	}
-	if n := streamMsgs(t, js, proto.StreamFetch); n != 2 {
+	if n := bustest.StreamMsgs(t, js, proto.StreamFetch); n != 2 {
 		t.Errorf("%d messages after publishing generation 0 twice and generation 1 once, want 2", n)
 	}
 	s, _ := js.Stream(ctx, proto.StreamFetch)

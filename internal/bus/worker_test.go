@@ -80,7 +80,7 @@ func TestWorkerShutdownHandsTaskToAnotherWorker(t *testing.T) {
 	if got := attemptB.Load(); got != 2 {
 		t.Errorf("worker b saw attempt %d, want 2", got)
 	}
-	waitFor(t, 5*time.Second, "the ack to land", func() bool { return streamMsgs(t, js, proto.StreamFetch) == 0 })
+	waitFor(t, 5*time.Second, "the ack to land", func() bool { return bustest.StreamMsgs(t, js, proto.StreamFetch) == 0 })
 	time.Sleep(100 * time.Millisecond) // let a stray ack from worker a show up, if there were one
 	if n, naks := acks.count("+ACK"), acks.count("-NAK"); n != 1 || naks != 1 {
 		t.Errorf("acks %q: %d +ACK and %d -NAK, want exactly one of each", acks.all(), n, naks)
@@ -149,7 +149,7 @@ func TestWorkerHeartbeatsOnlyWhileProgressing(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatalf("tasks did not finish; attempts %v", attempts)
 	}
-	waitFor(t, 5*time.Second, "both acks to land", func() bool { return streamMsgs(t, js, proto.StreamFetch) == 0 })
+	waitFor(t, 5*time.Second, "both acks to land", func() bool { return bustest.StreamMsgs(t, js, proto.StreamFetch) == 0 })
 
 	mu.Lock()
 	defer mu.Unlock()
@@ -221,7 +221,7 @@ func TestWorkerTerminatesInvalidMessages(t *testing.T) {
 		t.Errorf("typed handler called %d times for invalid messages", n)
 	}
 	waitFor(t, 5*time.Second, "the stream to drop terminated messages", func() bool {
-		return streamMsgs(t, js, proto.StreamFetch) == 0
+		return bustest.StreamMsgs(t, js, proto.StreamFetch) == 0
 	})
 }
 
@@ -271,7 +271,7 @@ func TestWorkerSettlesByErrorClass(t *testing.T) {
 		}
 	}
 	waitFor(t, 15*time.Second, "the retried tasks to finish", func() bool {
-		return streamMsgs(t, js, proto.StreamFetch) == 0
+		return bustest.StreamMsgs(t, js, proto.StreamFetch) == 0
 	})
 
 	mu.Lock()
@@ -347,7 +347,7 @@ func TestWorkerSlotsBoundConcurrency(t *testing.T) {
 	if p := maxPending.Load(); p > 2 {
 		t.Errorf("the worker held %d unacked messages with 2 slots", p)
 	}
-	waitFor(t, 5*time.Second, "acks to land", func() bool { return streamMsgs(t, js, proto.StreamFetch) == 0 })
+	waitFor(t, 5*time.Second, "acks to land", func() bool { return bustest.StreamMsgs(t, js, proto.StreamFetch) == 0 })
 }
 
 func TestBackoff(t *testing.T) {

@@ -81,6 +81,20 @@ func Consumer(t testing.TB, js jetstream.JetStream, stream, durable string) jets
 	return c
 }
 
+// StreamMsgs is how many messages stream holds.
+func StreamMsgs(t testing.TB, js jetstream.JetStream, stream string) uint64 {
+	t.Helper()
+	s, err := js.Stream(context.Background(), stream)
+	if err != nil {
+		t.Fatalf("stream %s: %v", stream, err)
+	}
+	info, err := s.Info(context.Background())
+	if err != nil {
+		t.Fatalf("stream %s: %v", stream, err)
+	}
+	return info.State.Msgs
+}
+
 // Logger is a zerolog logger writing to t.Log at debug level, each line
 // stamped with the time in milliseconds (key at).
 func Logger(t testing.TB) zerolog.Logger {
