@@ -86,22 +86,28 @@ func TestPlanGolden(t *testing.T) {
 				t.Fatalf("Plan: %v", err)
 			}
 			checkInvariants(t, flow, opts, p)
-			got := marshalPlan(t, p)
-			golden := filepath.Join("testdata", "plan", name+".plan.json")
-			if *updateGolden {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test ./coordinator -run Golden -update)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("plan differs from %s (rerun with -update and review the diff):\n%s", golden, firstDiff(string(want), string(got)))
-			}
+			compareGolden(t, name, marshalPlan(t, p))
 		})
+	}
+}
+
+// compareGolden compares a marshaled plan with testdata/plan/NAME.plan.json,
+// or rewrites that file with -update.
+func compareGolden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	golden := filepath.Join("testdata", "plan", name+".plan.json")
+	if *updateGolden {
+		if err := os.WriteFile(golden, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test ./coordinator -run 'Golden|Scenarios' -update)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("plan differs from %s (rerun with -update and review the diff):\n%s", golden, firstDiff(string(want), string(got)))
 	}
 }
 

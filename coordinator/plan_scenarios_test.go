@@ -1,9 +1,7 @@
 package coordinator
 
 import (
-	"bytes"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -116,23 +114,5 @@ func checkScenarioShapes(t *testing.T, i int, p *proto.Plan, chunks []mtstest.Ch
 			c.Kind == mtstest.KindAudio && k != proto.SourceAudio:
 			t.Errorf("webinar %d: chunk %s (%s) planned as %s", i, c.SessionID, c.Kind, k)
 		}
-	}
-}
-
-func compareGolden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	golden := filepath.Join("testdata", "plan", name+".plan.json")
-	if *updateGolden {
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test ./coordinator -run 'Golden|Scenarios' -update)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("plan differs from %s (rerun with -update and review the diff):\n%s", golden, firstDiff(string(want), string(got)))
 	}
 }
