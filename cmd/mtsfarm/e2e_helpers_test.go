@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -14,7 +13,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -86,28 +84,10 @@ func e2eEnv(vars map[string]string) func(string) string {
 	return func(k string) string { return vars[k] }
 }
 
-// e2eBuffer is a bytes.Buffer safe for a command writing while the test reads.
-type e2eBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *e2eBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *e2eBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // e2eCommand runs `mtsfarm ARGS` in this process with ctx, as main does, and
 // returns the exit status, stdout and stderr.
 func e2eCommand(ctx context.Context, env map[string]string, args ...string) (int, string, string) {
-	var out, errb e2eBuffer
+	var out, errb syncBuffer
 	code := run(ctx, &cli{stdout: &out, stderr: &errb, getenv: e2eEnv(env)}, args)
 	return code, out.String(), errb.String()
 }

@@ -22,7 +22,7 @@ func e2eNATS(t *testing.T, bin, server string, args ...string) (string, error) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, append([]string{"--server", server, "--no-context", "--timeout", "10s"}, args...)...)
 	cmd.Env = []string{"HOME=" + t.TempDir(), "PATH=/usr/bin:/bin"}
-	var stderr e2eBuffer
+	var stderr syncBuffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {

@@ -109,7 +109,7 @@ func TestE2ECoordinatorRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rlog e2eBuffer
+	var rlog syncBuffer
 	rc := renderer.DefaultConfig()
 	rc.WorkerID, rc.Slots, rc.WorkDir = "renderer-e2e", 1, work
 	rw, err := renderer.New(rc, renderer.Deps{JS: js, Store: store, FFmpeg: ff, Log: zerolog.New(&rlog).Level(zerolog.InfoLevel).With().Timestamp().Logger()})

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -57,7 +55,7 @@ func TestFetcherCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, errb fetcherLogBuffer
+	var out, errb syncBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, &cli{stdout: &out, stderr: &errb, getenv: func(k string) string {
@@ -94,21 +92,4 @@ func TestFetcherCommand(t *testing.T) {
 	if !strings.Contains(errb.String(), `"message":"fetcher started"`) {
 		t.Errorf("no JSON start line in the log: %s", errb.String())
 	}
-}
-
-type fetcherLogBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *fetcherLogBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *fetcherLogBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
