@@ -93,7 +93,7 @@ type Coordinator struct {
 	wkv    jetstream.KeyValue
 
 	mu    sync.Mutex
-	flows map[string]*mts.Flow // resolved flows by job id (immutable once stored)
+	flows map[string]*resolvedJob // resolved flows and base plans by job id
 
 	now func() time.Time
 }
@@ -119,7 +119,7 @@ func New(ctx context.Context, cfg Config, nc *nats.Conn, store blob.Store, ff *f
 	parser, _ := mts.NewParser(cfg.MTSBaseURLs...)
 	return &Coordinator{cfg: cfg, nc: nc, js: js, store: store, ff: ff, parser: parser,
 		log: cfg.Log.With().Str("worker", cfg.WorkerID).Logger(), jobs: &jobStore{kv: kv}, wkv: wkv,
-		flows: map[string]*mts.Flow{}, now: time.Now}, nil
+		flows: map[string]*resolvedJob{}, now: time.Now}, nil
 }
 
 // Run serves until ctx is canceled: the micro service, the intake, result

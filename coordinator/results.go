@@ -186,28 +186,25 @@ func (c *Coordinator) publish(ctx context.Context, j *proto.Job, out outbox) err
 // fresh set the flow is read from the store even when cached. It may freeze
 // the job's output size in j (geometry_freeze.go).
 func (c *Coordinator) planFor(ctx context.Context, j *proto.Job, fresh bool) (*proto.Plan, error) {
-	flow, err := c.flow(ctx, j.ID, fresh)
+	r, err := c.resolved(ctx, j, fresh)
 	if err != nil {
 		return nil, err
 	}
+	if len(j.Chunks) == 0 {
+		return r.base, nil
+	}
+	// Probes and absences are keyed by session id; the chunks know them by
+	// URL, which the base plan maps.
 	opts := c.planOptions(j)
-	if len(j.Chunks) > 0 {
-		// Probes and absences are keyed by session id; the chunks know
-		// them by URL, so plan once to learn the sessions.
-		base, err := Plan(flow, opts)
-		if err != nil {
-			return nil, fmt.Errorf("planning: %w", err)
-		}
-		opts.Probes, opts.Absent = probesOf(j, base)
-		opts.AbsentSlides = absentSlides(j)
-		if j.Width == 0 {
-			j.Width, j.Height, _ = freezeGeometry(flow, opts, base)
-		}
+	opts.Probes, opts.Absent = probesOf(j, r.base)
+	opts.AbsentSlides = absentSlides(j)
+	if j.Width == 0 {
+		j.Width, j.Height, _ = freezeGeometry(r.flow, opts, r.base)
 	}
 	if j.Width > 0 && j.Height > 0 {
 		opts.Width, opts.Height = j.Width, j.Height
 	}
-	p, err := Plan(flow, opts)
+	p, err := Plan(r.flow, opts)
 	if err != nil {
 		return nil, fmt.Errorf("planning: %w", err)
 	}
@@ -225,31 +222,44 @@ func (c *Coordinator) planOptions(j *proto.Job) PlanOptions {
 	return opts
 }
 
-// flow returns the job's resolved flow, cached in memory.
-func (c *Coordinator) flow(ctx context.Context, id string, fresh bool) (*mts.Flow, error) {
+// resolvedJob is a job's flow and its plan before any chunk was fetched
+// (the sessions, their URLs and the units), both fixed once the flow is
+// stored. Plans handed out are read only.
+type resolvedJob struct {
+	flow *mts.Flow
+	base *proto.Plan
+}
+
+// resolved returns the job's flow and base plan, cached in memory.
+func (c *Coordinator) resolved(ctx context.Context, j *proto.Job, fresh bool) (*resolvedJob, error) {
 	c.mu.Lock()
-	f := c.flows[id]
+	r := c.flows[j.ID]
 	c.mu.Unlock()
-	if f != nil && !fresh {
-		return f, nil
+	if r != nil && !fresh {
+		return r, nil
 	}
-	rc, _, err := c.store.Get(ctx, proto.FlowKey(id))
+	rc, _, err := c.store.Get(ctx, proto.FlowKey(j.ID))
 	if err != nil {
-		return nil, fmt.Errorf("reading the flow of job %s: %w", id, err)
+		return nil, fmt.Errorf("reading the flow of job %s: %w", j.ID, err)
 	}
 	defer rc.Close()
 	data, err := io.ReadAll(io.LimitReader(rc, mts.MaxFlowBytes+1))
 	if err != nil {
-		return nil, fmt.Errorf("reading the flow of job %s: %w", id, err)
+		return nil, fmt.Errorf("reading the flow of job %s: %w", j.ID, err)
 	}
-	f, err = mts.DecodeFlow(data)
+	flow, err := mts.DecodeFlow(data)
 	if err != nil {
 		return nil, fmt.Errorf("the recording's flow cannot be used: %w", err)
 	}
+	base, err := Plan(flow, c.planOptions(j))
+	if err != nil {
+		return nil, fmt.Errorf("planning: %w", err)
+	}
+	r = &resolvedJob{flow: flow, base: base}
 	c.mu.Lock()
-	c.flows[id] = f
+	c.flows[j.ID] = r
 	c.mu.Unlock()
-	return f, nil
+	return r, nil
 }
 
 func (c *Coordinator) forgetFlow(id string) {
