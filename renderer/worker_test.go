@@ -161,18 +161,6 @@ func (f *farm) eventsOf(kind string) []proto.Event {
 	return out
 }
 
-// waitFor polls cond until it holds or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // pendingUnits is how many units the render stream holds.
 func (f *farm) pendingUnits() uint64 {
 	f.t.Helper()
@@ -232,7 +220,7 @@ func TestWorkerRendersUnit(t *testing.T) {
 			if got := regionColor(img, 640, u.Windows[0].Rects(640, 360)[1]); !nearColor(got, m.red.rgb) {
 				t.Errorf("pip is %v, want red", got)
 			}
-			waitFor(t, 5*time.Second, "a progress event", func() bool {
+			bustest.WaitFor(t, 5*time.Second, "a progress event", func() bool {
 				for _, e := range f.eventsOf(proto.EventProgress) {
 					if e.Job == "j1" && e.Index == 2 && e.Task == "render" && e.Worker == "renderer-a" &&
 						e.Progress != nil && e.Progress.RenderedSeconds > 0 {
@@ -314,7 +302,7 @@ func TestWorkerRepairsInputsAndReportsFailures(t *testing.T) {
 	if !ok || res.Status != proto.UnitDone {
 		t.Fatalf("result %+v (ok %v), want done", res, ok)
 	}
-	waitFor(t, 5*time.Second, "warnings about blue and junk", func() bool {
+	bustest.WaitFor(t, 5*time.Second, "warnings about blue and junk", func() bool {
 		var text string
 		for _, e := range f.eventsOf(proto.EventWarning) {
 			text += e.Message + "\n"
@@ -330,7 +318,7 @@ func TestWorkerRepairsInputsAndReportsFailures(t *testing.T) {
 	if !ok || res.Status != proto.UnitFailed || !strings.Contains(res.Error, "media/never-stored.mp4) is not in the object store") {
 		t.Fatalf("result %+v (ok %v), want failed naming the missing input", res, ok)
 	}
-	waitFor(t, 5*time.Second, "the failed unit to be terminated", func() bool { return f.pendingUnits() == 0 })
+	bustest.WaitFor(t, 5*time.Second, "the failed unit to be terminated", func() bool { return f.pendingUnits() == 0 })
 
 	badPreset := presenterUnit(m, "j5")
 	badPreset.Encoding.Preset = "warp"
@@ -409,7 +397,7 @@ func TestWorkerStallAndCancel(t *testing.T) {
 	t.Run("stall", func(t *testing.T) {
 		f.start(t, "renderer-stall", func(c *Config) { c.StallTimeout = 1500 * time.Millisecond }, store)
 		f.publish(unit("j6"))
-		waitFor(t, 20*time.Second, "a stall reported", func() bool {
+		bustest.WaitFor(t, 20*time.Second, "a stall reported", func() bool {
 			for _, e := range f.eventsOf(proto.EventError) {
 				if e.Job == "j6" && strings.Contains(e.Message, "no progress for the stall timeout") {
 					return true
@@ -437,7 +425,7 @@ func TestWorkerStallAndCancel(t *testing.T) {
 		f.start(t, "renderer-cancel", func(c *Config) { c.StallTimeout = time.Minute }, store)
 		before := hang.requests.Load()
 		f.publish(unit("j7"))
-		waitFor(t, 20*time.Second, "ffmpeg to read the input", func() bool { return hang.requests.Load() > before })
+		bustest.WaitFor(t, 20*time.Second, "ffmpeg to read the input", func() bool { return hang.requests.Load() > before })
 		time.Sleep(300 * time.Millisecond)
 		for len(hang.left) > 0 {
 			<-hang.left
@@ -454,7 +442,7 @@ func TestWorkerStallAndCancel(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("ffmpeg still reading 10s after the cancel")
 		}
-		waitFor(t, 5*time.Second, "the canceled unit to be dropped", func() bool { return f.pendingUnits() == 0 })
+		bustest.WaitFor(t, 5*time.Second, "the canceled unit to be dropped", func() bool { return f.pendingUnits() == 0 })
 		if res, ok := f.result(500 * time.Millisecond); ok {
 			t.Fatalf("a canceled unit published %+v", res)
 		}
@@ -462,7 +450,7 @@ func TestWorkerStallAndCancel(t *testing.T) {
 		u := unit("j7")
 		u.Index, u.VideoKey, u.AudioKey = 1, proto.UnitVideoKey("j7", 1, 0), proto.UnitAudioKey("j7", 1, 0)
 		f.publish(u)
-		waitFor(t, 10*time.Second, "the late unit to be dropped", func() bool { return f.pendingUnits() == 0 })
+		bustest.WaitFor(t, 10*time.Second, "the late unit to be dropped", func() bool { return f.pendingUnits() == 0 })
 	})
 }
 

@@ -8,9 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/mtsfarm/mtsfarm/internal/bus"
 	"github.com/mtsfarm/mtsfarm/internal/bus/bustest"
-	"github.com/nats-io/nats.go"
 )
 
 // closedPort is a loopback port nothing listens on.

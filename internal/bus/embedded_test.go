@@ -5,10 +5,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/mtsfarm/mtsfarm/internal/bus"
 	"github.com/mtsfarm/mtsfarm/internal/bus/bustest"
 	"github.com/mtsfarm/mtsfarm/proto"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Reopening the same data dir keeps streams, consumers, messages and KV.

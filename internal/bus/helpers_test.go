@@ -8,10 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mtsfarm/mtsfarm/internal/bus"
-	"github.com/mtsfarm/mtsfarm/proto"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mtsfarm/mtsfarm/internal/bus"
+	"github.com/mtsfarm/mtsfarm/proto"
 )
 
 func fmtJSON(t *testing.T, v any) string {
@@ -131,18 +132,6 @@ func (tr *terminated) get() map[uint64]string {
 		out[k] = v
 	}
 	return out
-}
-
-// waitFor polls cond until it holds or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // startWorker runs w until the returned stop is called (or the test ends)

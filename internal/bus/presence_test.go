@@ -7,10 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/mtsfarm/mtsfarm/internal/bus"
 	"github.com/mtsfarm/mtsfarm/internal/bus/bustest"
 	"github.com/mtsfarm/mtsfarm/proto"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 func TestPresencePutsRenewsAndDeletes(t *testing.T) {
@@ -31,7 +32,7 @@ func TestPresencePutsRenewsAndDeletes(t *testing.T) {
 	go func() { done <- p.Run(runCtx) }()
 
 	var first uint64
-	waitFor(t, 5*time.Second, "the presence entry", func() bool {
+	bustest.WaitFor(t, 5*time.Second, "the presence entry", func() bool {
 		e, err := kv.Get(ctx, "r1")
 		if err != nil {
 			return false
@@ -46,7 +47,7 @@ func TestPresencePutsRenewsAndDeletes(t *testing.T) {
 		}
 		return true
 	})
-	waitFor(t, 5*time.Second, "the entry to be renewed", func() bool {
+	bustest.WaitFor(t, 5*time.Second, "the entry to be renewed", func() bool {
 		e, err := kv.Get(ctx, "r1")
 		return err == nil && e.Revision() > first
 	})
@@ -79,7 +80,7 @@ func TestPresenceStartOutlivesContext(t *testing.T) {
 	}}
 	runCtx, cancel := context.WithCancel(ctx)
 	stop := p.Start(runCtx)
-	waitFor(t, 5*time.Second, "the presence entry", func() bool {
+	bustest.WaitFor(t, 5*time.Second, "the presence entry", func() bool {
 		_, err := kv.Get(ctx, "f1")
 		return err == nil
 	})
@@ -88,7 +89,7 @@ func TestPresenceStartOutlivesContext(t *testing.T) {
 	if err != nil {
 		t.Fatalf("after the context ended: Get = %v, want the entry", err)
 	}
-	waitFor(t, 5*time.Second, "the entry to be renewed after the context ended", func() bool {
+	bustest.WaitFor(t, 5*time.Second, "the entry to be renewed after the context ended", func() bool {
 		n, err := kv.Get(ctx, "f1")
 		return err == nil && n.Revision() > e.Revision()
 	})

@@ -7,10 +7,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/mtsfarm/mtsfarm/internal/bus"
 	"github.com/mtsfarm/mtsfarm/internal/bus/bustest"
 	"github.com/mtsfarm/mtsfarm/proto"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // snapshot is every stream and consumer config with its created time.

@@ -80,7 +80,7 @@ func TestWorkerShutdownHandsTaskToAnotherWorker(t *testing.T) {
 	if got := attemptB.Load(); got != 2 {
 		t.Errorf("worker b saw attempt %d, want 2", got)
 	}
-	waitFor(t, 5*time.Second, "the ack to land", func() bool { return bustest.StreamMsgs(t, js, proto.StreamFetch) == 0 })
+	bustest.WaitFor(t, 5*time.Second, "the ack to land", func() bool { return bustest.StreamMsgs(t, js, proto.StreamFetch) == 0 })
 	time.Sleep(100 * time.Millisecond) // let a stray ack from worker a show up, if there were one
 	if n, naks := acks.count("+ACK"), acks.count("-NAK"); n != 1 || naks != 1 {
 		t.Errorf("acks %q: %d +ACK and %d -NAK, want exactly one of each", acks.all(), n, naks)
@@ -149,7 +149,7 @@ func TestWorkerHeartbeatsOnlyWhileProgressing(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatalf("tasks did not finish; attempts %v", attempts)
 	}
-	waitFor(t, 5*time.Second, "both acks to land", func() bool { return bustest.StreamMsgs(t, js, proto.StreamFetch) == 0 })
+	bustest.WaitFor(t, 5*time.Second, "both acks to land", func() bool { return bustest.StreamMsgs(t, js, proto.StreamFetch) == 0 })
 
 	mu.Lock()
 	defer mu.Unlock()
@@ -198,7 +198,7 @@ func TestWorkerTerminatesInvalidMessages(t *testing.T) {
 			calls.Add(1)
 			return nil
 		})})
-	waitFor(t, 10*time.Second, "three MSG_TERMINATED advisories", func() bool { return len(term.get()) == 3 })
+	bustest.WaitFor(t, 10*time.Second, "three MSG_TERMINATED advisories", func() bool { return len(term.get()) == 3 })
 
 	want := map[string][]string{
 		"not json":       {"decoding mtsfarm.v1.fetch_task", "invalid message", "unexpected end of JSON input"},
@@ -220,7 +220,7 @@ func TestWorkerTerminatesInvalidMessages(t *testing.T) {
 	if n := calls.Load(); n != 0 {
 		t.Errorf("typed handler called %d times for invalid messages", n)
 	}
-	waitFor(t, 5*time.Second, "the stream to drop terminated messages", func() bool {
+	bustest.WaitFor(t, 5*time.Second, "the stream to drop terminated messages", func() bool {
 		return bustest.StreamMsgs(t, js, proto.StreamFetch) == 0
 	})
 }
@@ -264,13 +264,13 @@ func TestWorkerSettlesByErrorClass(t *testing.T) {
 			}
 		}})
 	publishTasks(t, js, 4)
-	waitFor(t, 10*time.Second, "the permanent failure to be terminated", func() bool { return len(term.get()) == 1 })
+	bustest.WaitFor(t, 10*time.Second, "the permanent failure to be terminated", func() bool { return len(term.get()) == 1 })
 	for _, reason := range term.get() {
 		if reason != "recording 403: the session cookie was refused" {
 			t.Errorf("terminated with reason %q", reason)
 		}
 	}
-	waitFor(t, 15*time.Second, "the retried tasks to finish", func() bool {
+	bustest.WaitFor(t, 15*time.Second, "the retried tasks to finish", func() bool {
 		return bustest.StreamMsgs(t, js, proto.StreamFetch) == 0
 	})
 
@@ -340,14 +340,14 @@ func TestWorkerSlotsBoundConcurrency(t *testing.T) {
 			done.Add(1)
 			return nil
 		}})
-	waitFor(t, 15*time.Second, "five tasks to finish", func() bool { return done.Load() == 5 })
+	bustest.WaitFor(t, 15*time.Second, "five tasks to finish", func() bool { return done.Load() == 5 })
 	if m := maxRunning.Load(); m != 2 {
 		t.Errorf("at most %d handlers ran at once, want 2", m)
 	}
 	if p := maxPending.Load(); p > 2 {
 		t.Errorf("the worker held %d unacked messages with 2 slots", p)
 	}
-	waitFor(t, 5*time.Second, "acks to land", func() bool { return bustest.StreamMsgs(t, js, proto.StreamFetch) == 0 })
+	bustest.WaitFor(t, 5*time.Second, "acks to land", func() bool { return bustest.StreamMsgs(t, js, proto.StreamFetch) == 0 })
 }
 
 func TestBackoff(t *testing.T) {
