@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mtsfarm/mtsfarm/coordinator/finalize"
 	"github.com/mtsfarm/mtsfarm/internal/blob"
 	"github.com/mtsfarm/mtsfarm/internal/bus"
 	"github.com/mtsfarm/mtsfarm/proto"
@@ -52,7 +53,7 @@ func (c *Coordinator) handleFinalize(ctx context.Context, t *bus.Task) error {
 	defer os.RemoveAll(work)
 
 	fetch := &fetcher{store: c.store, dir: work, heartbeat: t.Progress}
-	in := FinalizeInput{Duration: p.Duration, Title: j.Title, AudioRate: c.cfg.Encoding.AudioRate,
+	in := finalize.Input{Duration: p.Duration, Title: j.Title, AudioRate: c.cfg.Encoding.AudioRate,
 		AudioChannels: c.cfg.Encoding.AudioChannels, AudioBitrate: c.cfg.AudioBitrate, FPS: p.FPS,
 		WorkDir: work, Output: filepath.Join(work, "output.mp4")}
 	for _, u := range j.Units {
@@ -64,7 +65,7 @@ func (c *Coordinator) handleFinalize(ctx context.Context, t *bus.Task) error {
 		if err != nil {
 			return c.finalizeFailed(ctx, j.ID, err)
 		}
-		in.Units = append(in.Units, UnitFiles{Video: v, Audio: a})
+		in.Units = append(in.Units, finalize.UnitFiles{Video: v, Audio: a})
 	}
 	byURL := chunkByURL(j)
 	urls := sessionURLs(p)
@@ -77,22 +78,22 @@ func (c *Coordinator) handleFinalize(ctx context.Context, t *bus.Task) error {
 		if err != nil {
 			return c.finalizeFailed(ctx, j.ID, err)
 		}
-		in.Tracks = append(in.Tracks, AudioTrackFile{Path: path, Start: tr.Start, Offset: tr.Offset, Duration: tr.Duration})
+		in.Tracks = append(in.Tracks, finalize.AudioTrackFile{Path: path, Start: tr.Start, Offset: tr.Offset, Duration: tr.Duration})
 	}
 	if len(p.Slides) > 0 && p.Slides[0].Start >= 1 {
 		// MP4 chapters run back to back from 0: name the part before the
 		// first slide, so "Slide 1" starts where the slide does.
-		in.Chapters = append(in.Chapters, Chapter{Start: 0, End: p.Slides[0].Start, Title: "Start"})
+		in.Chapters = append(in.Chapters, finalize.Chapter{Start: 0, End: p.Slides[0].Start, Title: "Start"})
 	}
 	for _, s := range p.Slides {
 		title := fmt.Sprintf("Slide %d", s.Number)
 		if s.Number == 0 {
 			title = "Slide"
 		}
-		in.Chapters = append(in.Chapters, Chapter{Start: s.Start, End: s.End, Title: title})
+		in.Chapters = append(in.Chapters, finalize.Chapter{Start: s.Start, End: s.End, Title: title})
 	}
 	var lastEvent time.Time
-	res, err := Finalize(ctx, c.ff, in, func(stage string, frac float64) {
+	res, err := finalize.Run(ctx, c.ff, in, func(stage string, frac float64) {
 		t.Progress()
 		if now := c.now(); now.Sub(lastEvent) >= time.Second {
 			lastEvent = now
@@ -104,7 +105,7 @@ func (c *Coordinator) handleFinalize(ctx context.Context, t *bus.Task) error {
 		if ctx.Err() != nil {
 			return err // shutdown: hand the task back
 		}
-		if errors.Is(err, ErrFinalizeInput) || errors.Is(err, ErrBadOutput) {
+		if errors.Is(err, finalize.ErrInput) || errors.Is(err, finalize.ErrBadOutput) {
 			// The units themselves are wrong: finalizing again would fail
 			// the same way.
 			return c.finalizeFailed(ctx, j.ID, err)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/mtsfarm/mtsfarm/coordinator/plan"
 	"github.com/mtsfarm/mtsfarm/internal/bus"
 	"github.com/mtsfarm/mtsfarm/internal/mts"
 	"github.com/mtsfarm/mtsfarm/proto"
@@ -199,20 +200,20 @@ func (c *Coordinator) planFor(ctx context.Context, j *proto.Job, fresh bool) (*p
 	opts.Probes, opts.Absent = probesOf(j, r.base)
 	opts.AbsentSlides = absentSlides(j)
 	if j.Width == 0 {
-		j.Width, j.Height, _ = freezeGeometry(r.flow, opts, r.base)
+		j.Width, j.Height, _ = plan.FreezeGeometry(r.flow, opts, r.base)
 	}
 	if j.Width > 0 && j.Height > 0 {
 		opts.Width, opts.Height = j.Width, j.Height
 	}
-	p, err := Plan(r.flow, opts)
+	p, err := plan.Plan(r.flow, opts)
 	if err != nil {
 		return nil, fmt.Errorf("planning: %w", err)
 	}
 	return p, nil
 }
 
-func (c *Coordinator) planOptions(j *proto.Job) PlanOptions {
-	opts := PlanOptions{UnitSeconds: c.cfg.UnitSeconds, MaxHeight: c.cfg.MaxHeight, FPS: c.cfg.FPS}
+func (c *Coordinator) planOptions(j *proto.Job) plan.Options {
+	opts := plan.Options{UnitSeconds: c.cfg.UnitSeconds, MaxHeight: c.cfg.MaxHeight, FPS: c.cfg.FPS}
 	if j.Spec.UnitSeconds > 0 {
 		opts.UnitSeconds = j.Spec.UnitSeconds
 	}
@@ -251,7 +252,7 @@ func (c *Coordinator) resolved(ctx context.Context, j *proto.Job, fresh bool) (*
 	if err != nil {
 		return nil, fmt.Errorf("the recording's flow cannot be used: %w", err)
 	}
-	base, err := Plan(flow, c.planOptions(j))
+	base, err := plan.Plan(flow, c.planOptions(j))
 	if err != nil {
 		return nil, fmt.Errorf("planning: %w", err)
 	}

@@ -163,7 +163,7 @@ func (c Config) policyEntries() []string {
 
 // Deps are what a fetcher works with.
 type Deps struct {
-	// JS is the farm's JetStream (provisioned with proto.Definitions).
+	// JS is the farm's JetStream (provisioned with bus.Definitions).
 	JS jetstream.JetStream
 	// Store is the object store media, slides and flows go to.
 	Store blob.Store

@@ -122,7 +122,7 @@ func newEnv(t testing.TB, scenario string, storeKind string) *env {
 		log = bustest.Logger(t)
 	}
 	fake := mtstest.StartWith(t, sc, mtstest.Options{CacheDir: mediaCache, Log: log})
-	_, _, js := bustest.StartWith(t, bustest.WithAckWait(proto.Definitions(1), testAckWait))
+	_, _, js := bustest.StartWith(t, bustest.WithAckWait(bus.Definitions(1), testAckWait))
 	return &env{t: t, fake: fake, js: js, store: &countingStore{Store: newStore(t, storeKind), puts: map[string]int{}},
 		results: bustest.Consumer(t, js, proto.StreamResults, proto.ConsumerResults), workDir: t.TempDir(), log: log}
 }

@@ -58,7 +58,11 @@ func New(cfg Config, deps Deps) (*Worker, error) {
 	}
 	log := deps.Log.With().Str("worker", cfg.WorkerID).Logger()
 	client := newHTTPClient(policy, cfg.ConnectTimeout, nil)
-	mc := mts.NewClient(log)
+	mc := mts.NewClient()
+	mc.OnRetry = func(rec mts.Recording, attempt int, retryIn time.Duration, err error) {
+		log.Warn().Err(err).Str("recording", rec.Redacted()).Int("attempt", attempt).Dur("retry_in", retryIn).
+			Msg("flow request failed; retrying")
+	}
 	mc.HTTP = client
 	// The flow request heartbeats while it waits (see resolve), but keep
 	// its whole retry budget near one ack wait anyway.

@@ -246,26 +246,7 @@ func TestDefaultWorkerID(t *testing.T) {
 	}
 }
 
-func TestDefinitions(t *testing.T) {
-	top := Definitions(3)
-	seen := map[string]bool{}
-	for _, s := range top.Streams {
-		if s.Stream.Replicas != 3 {
-			t.Errorf("%s has %d replicas", s.Stream.Name, s.Stream.Replicas)
-		}
-		for _, c := range s.Consumers {
-			if seen[c.Durable] {
-				t.Errorf("consumer %s defined twice", c.Durable)
-			}
-			seen[c.Durable] = true
-			if c.AckWait != AckWait || c.MaxDeliver != MaxDeliver {
-				t.Errorf("consumer %s has ack wait %v and max deliver %d", c.Durable, c.AckWait, c.MaxDeliver)
-			}
-		}
-	}
-	if len(top.Buckets) != 2 || Definitions(0).Streams[0].Stream.Replicas != 1 {
-		t.Error("buckets or replica floor wrong")
-	}
+func TestSubjects(t *testing.T) {
 	if FetchSubject("j1") != "mtsfarm.fetch.j1" || EventSubject("j1", EventState) != "mtsfarm.events.j1.state" {
 		t.Error("subjects changed")
 	}

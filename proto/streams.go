@@ -1,10 +1,6 @@
 package proto
 
-import (
-	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
-)
+import "time"
 
 // Stream names.
 const (
@@ -46,75 +42,3 @@ const (
 	// WorkerTTL is how long a worker's presence entry lives without renewal.
 	WorkerTTL = 30 * time.Second
 )
-
-// StreamDef is one stream with its durable consumers.
-type StreamDef struct {
-	Stream    jetstream.StreamConfig
-	Consumers []jetstream.ConsumerConfig
-}
-
-// Topology is every stream, consumer and KV bucket mtsfarm needs. replicas is
-// 1 for a single server (embedded mode) and 3 for a production cluster.
-type Topology struct {
-	Streams []StreamDef
-	Buckets []jetstream.KeyValueConfig
-}
-
-func workQueue(name, subject, consumer string, replicas int, desc string) StreamDef {
-	return StreamDef{
-		Stream: jetstream.StreamConfig{
-			Name:        name,
-			Description: desc,
-			Subjects:    []string{subject},
-			Retention:   jetstream.WorkQueuePolicy,
-			Storage:     jetstream.FileStorage,
-			Replicas:    replicas,
-			Duplicates:  DuplicateWindow,
-			Discard:     jetstream.DiscardOld,
-		},
-		Consumers: []jetstream.ConsumerConfig{{
-			Durable:       consumer,
-			Description:   desc,
-			AckPolicy:     jetstream.AckExplicitPolicy,
-			AckWait:       AckWait,
-			MaxDeliver:    MaxDeliver,
-			MaxAckPending: -1,
-			DeliverPolicy: jetstream.DeliverAllPolicy,
-			FilterSubject: subject,
-			Replicas:      replicas,
-		}},
-	}
-}
-
-// Definitions returns the topology for the given replica count.
-func Definitions(replicas int) Topology {
-	if replicas < 1 {
-		replicas = 1
-	}
-	events := StreamDef{Stream: jetstream.StreamConfig{
-		Name:        StreamEvents,
-		Description: "job events for watchers and dashboards",
-		Subjects:    []string{eventPrefix + ".>"},
-		Retention:   jetstream.LimitsPolicy,
-		Storage:     jetstream.FileStorage,
-		Replicas:    replicas,
-		MaxAge:      EventsMaxAge,
-		Discard:     jetstream.DiscardOld,
-	}}
-	return Topology{
-		Streams: []StreamDef{
-			workQueue(StreamIntake, SubjectIntake, ConsumerIntake, replicas, "durable job submissions"),
-			workQueue(StreamFetch, fetchPrefix+".*", ConsumerFetchers, replicas, "resolve and fetch tasks"),
-			workQueue(StreamRender, renderPrefix+".*", ConsumerRenderers, replicas, "render units"),
-			workQueue(StreamFinalize, finalizePrefix+".*", ConsumerFinalizers, replicas, "finalize tasks"),
-			workQueue(StreamResults, resultPrefix+".*.*", ConsumerResults, replicas, "task results for the coordinator"),
-			events,
-		},
-		Buckets: []jetstream.KeyValueConfig{
-			{Bucket: BucketJobs, Description: "job records (compare-and-set only)", History: 5,
-				Storage: jetstream.FileStorage, Replicas: replicas},
-			{Bucket: BucketWorkers, Description: "worker presence and capabilities", TTL: WorkerTTL,
-				Storage: jetstream.MemoryStorage, Replicas: replicas},
-		},
-	}
-}

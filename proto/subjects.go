@@ -34,6 +34,15 @@ const (
 	cancelPrefix   = "mtsfarm.control.cancel"
 )
 
+// Subjects each stream holds (internal/bus provisions the streams on them).
+const (
+	FetchSubjects    = fetchPrefix + ".*"
+	RenderSubjects   = renderPrefix + ".*"
+	FinalizeSubjects = finalizePrefix + ".*"
+	ResultSubjects   = resultPrefix + ".*.*"
+	EventSubjects    = eventPrefix + ".>"
+)
+
 // Event kinds (the last token of an event subject).
 const (
 	EventState    = "state"    // job state changed

@@ -11,7 +11,6 @@ import (
 	"github.com/mtsfarm/mtsfarm/coordinator"
 	"github.com/mtsfarm/mtsfarm/internal/bus"
 	"github.com/mtsfarm/mtsfarm/internal/ffmpeg"
-	"github.com/mtsfarm/mtsfarm/proto"
 )
 
 const coordinatorUsage = `coordinator [flags]
@@ -62,7 +61,7 @@ func runCoordinator(ctx context.Context, env *cli, args []string) error {
 		if err != nil {
 			return err
 		}
-		if err := bus.Provision(ctx, js, proto.Definitions(*replicas)); err != nil {
+		if err := bus.Provision(ctx, js, bus.Definitions(*replicas)); err != nil {
 			return fmt.Errorf("provisioning: %w", err)
 		}
 	}

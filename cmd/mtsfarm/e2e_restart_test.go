@@ -75,7 +75,7 @@ func TestE2ECoordinatorRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := bus.Provision(ctx, js, proto.Definitions(1)); err != nil {
+	if err := bus.Provision(ctx, js, bus.Definitions(1)); err != nil {
 		t.Fatal(err)
 	}
 	store, err := blob.NewLocal(t.TempDir())

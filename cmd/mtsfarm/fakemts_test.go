@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/mtsfarm/mtsfarm/internal/mts"
 	"github.com/mtsfarm/mtsfarm/internal/mts/mtstest"
 )
@@ -61,7 +59,7 @@ func TestFakeMTSCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, flow, err := mts.NewClient(zerolog.Nop()).FetchFlow(ctx, rec, "")
+	_, flow, err := mts.NewClient().FetchFlow(ctx, rec, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,7 +51,7 @@ func TestFetcherCommand(t *testing.T) {
 	}
 	t.Cleanup(e.Shutdown)
 	_, js := bustest.Connect(t, e)
-	if err := bus.Provision(context.Background(), js, proto.Definitions(1)); err != nil {
+	if err := bus.Provision(context.Background(), js, bus.Definitions(1)); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

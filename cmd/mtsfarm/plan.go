@@ -7,8 +7,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
-	"github.com/mtsfarm/mtsfarm/coordinator"
+	"github.com/mtsfarm/mtsfarm/coordinator/plan"
 	"github.com/mtsfarm/mtsfarm/internal/mts"
 	"github.com/mtsfarm/mtsfarm/proto"
 )
@@ -24,8 +25,8 @@ from MTS Link for a recording URL.`
 func runPlan(ctx context.Context, env *cli, args []string) error {
 	fs := newFlags(env, "plan", planUsage)
 	flowFile := fs.String("flow", "", `flow JSON file ("-" for stdin) instead of a recording URL`)
-	unitSeconds := fs.Float64("unit-seconds", coordinator.DefaultUnitSeconds, "render unit length in seconds")
-	maxHeight := fs.Int("max-height", coordinator.DefaultMaxHeight, "highest output height (360..2160)")
+	unitSeconds := fs.Float64("unit-seconds", plan.DefaultUnitSeconds, "render unit length in seconds")
+	maxHeight := fs.Int("max-height", plan.DefaultMaxHeight, "highest output height (360..2160)")
 	probesFile := fs.String("probes", "", `JSON file of probed media by session id ({"id": MediaInfo, …}), to plan as after fetching`)
 	cookie := fs.String("session-cookie", "", "sessionId cookie for private recordings (with a URL)")
 	baseURL := fs.String("mts-base-url", "", "also accept recording URLs under this base URL (a test server)")
@@ -52,13 +53,17 @@ func runPlan(ctx context.Context, env *cli, args []string) error {
 			return fmt.Errorf("%w: %v", errUsage, err)
 		}
 		log, _ := lf.logger(env.stderr)
-		if _, flow, err = mts.NewClient(log).FetchFlow(ctx, rec, *cookie); err != nil {
+		client := mts.NewClient()
+		client.OnRetry = func(_ mts.Recording, attempt int, retryIn time.Duration, err error) {
+			log.Warn().Err(err).Int("attempt", attempt).Dur("retry_in", retryIn).Msg("flow request failed; retrying")
+		}
+		if _, flow, err = client.FetchFlow(ctx, rec, *cookie); err != nil {
 			return err
 		}
 	default:
 		return fmt.Errorf("%w: give --flow FILE or one recording URL", errUsage)
 	}
-	opts := coordinator.PlanOptions{UnitSeconds: *unitSeconds, MaxHeight: *maxHeight}
+	opts := plan.Options{UnitSeconds: *unitSeconds, MaxHeight: *maxHeight}
 	if *probesFile != "" {
 		data, err := readInput(*probesFile, nil)
 		if err != nil {
@@ -68,11 +73,11 @@ func runPlan(ctx context.Context, env *cli, args []string) error {
 			return fmt.Errorf("reading the probes %s: want a JSON object of session id → media info: %w", *probesFile, err)
 		}
 	}
-	plan, err := coordinator.Plan(flow, opts)
+	p, err := plan.Plan(flow, opts)
 	if err != nil {
 		return err
 	}
-	return writePlan(env.stdout, plan)
+	return writePlan(env.stdout, p)
 }
 
 // readInput reads a file, or stdin for "-" when stdin is given.

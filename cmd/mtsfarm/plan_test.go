@@ -11,7 +11,7 @@ import (
 	"github.com/mtsfarm/mtsfarm/proto"
 )
 
-const specFlow = "../../coordinator/testdata/plan/spec-example.flow.json"
+const specFlow = "../../coordinator/plan/testdata/spec-example.flow.json"
 
 func decodePlan(t *testing.T, out string) proto.Plan {
 	t.Helper()

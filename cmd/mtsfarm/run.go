@@ -127,7 +127,7 @@ func startFarm(ctx context.Context, f runFlags, log zerolog.Logger) (*farm, erro
 	}
 	// This process is the only worker of its streams: tasks it held when it
 	// last stopped are delivered again at once, not after an ack wait.
-	top := proto.Definitions(1)
+	top := bus.Definitions(1)
 	if err := bus.ResetConsumers(ctx, js, top); err != nil {
 		return fail(err)
 	}

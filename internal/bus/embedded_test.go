@@ -37,7 +37,7 @@ func TestEmbeddedReopenKeepsData(t *testing.T) {
 	}
 
 	e, js := open()
-	if err := bus.Provision(ctx, js, proto.Definitions(1)); err != nil {
+	if err := bus.Provision(ctx, js, bus.Definitions(1)); err != nil {
 		t.Fatal(err)
 	}
 	publishTasks(t, js, 3)
@@ -66,7 +66,7 @@ func TestEmbeddedReopenKeepsData(t *testing.T) {
 	}
 	// The workers bucket is in memory by design (presence is short-lived):
 	// it is the one thing provisioning recreates.
-	changes, err := bus.ProvisionChanges(ctx, js, proto.Definitions(1))
+	changes, err := bus.ProvisionChanges(ctx, js, bus.Definitions(1))
 	if err != nil || len(changes) != 1 || changes[0] != "created KV bucket "+proto.BucketWorkers {
 		t.Errorf("provisioning the reopened store: changes %q, error %v; want only the in-memory workers bucket created", changes, err)
 	}

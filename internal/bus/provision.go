@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mtsfarm/mtsfarm/proto"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -49,14 +48,14 @@ func (e *IncompatibleError) Unwrap() error { return ErrIncompatible }
 // updated (retention to or from work queue, storage type, subjects taken by
 // another stream, a consumer that would overlap ours on a work-queue stream)
 // gives an error wrapping ErrIncompatible that says what to delete.
-func Provision(ctx context.Context, js jetstream.JetStream, top proto.Topology) error {
+func Provision(ctx context.Context, js jetstream.JetStream, top Topology) error {
 	_, err := provision(ctx, js, top)
 	return err
 }
 
 // provision is Provision that also reports what it changed, one line per
 // created or updated object.
-func provision(ctx context.Context, js jetstream.JetStream, top proto.Topology) ([]string, error) {
+func provision(ctx context.Context, js jetstream.JetStream, top Topology) ([]string, error) {
 	var changes []string
 	for _, def := range top.Streams {
 		c, err := provisionStream(ctx, js, def)
@@ -77,7 +76,7 @@ func provision(ctx context.Context, js jetstream.JetStream, top proto.Topology) 
 
 // ------------------------------------------------------------------ streams
 
-func provisionStream(ctx context.Context, js jetstream.JetStream, def proto.StreamDef) ([]string, error) {
+func provisionStream(ctx context.Context, js jetstream.JetStream, def StreamDef) ([]string, error) {
 	want := def.Stream
 	var changes []string
 	s, err := js.Stream(ctx, want.Name)

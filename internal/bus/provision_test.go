@@ -45,7 +45,7 @@ func takeSnapshot(t *testing.T, js jetstream.JetStream) snapshot {
 func TestProvisionIsIdempotent(t *testing.T) {
 	_, _, js := bustest.Start(t) // provisions once
 	ctx := context.Background()
-	top := proto.Definitions(1)
+	top := bus.Definitions(1)
 	before := takeSnapshot(t, js)
 	if n := len(before); n != 2*len(top.Streams)-1+len(top.Buckets) {
 		t.Fatalf("after provisioning: %d streams and consumers, want %d: %v", n, 2*len(top.Streams)-1+len(top.Buckets), before)
@@ -69,7 +69,7 @@ func TestProvisionIsIdempotent(t *testing.T) {
 }
 
 func TestProvisionUpdatesWhatCanBeUpdated(t *testing.T) {
-	top := proto.Definitions(1)
+	top := bus.Definitions(1)
 	old := bustest.WithAckWait(top, 30*time.Second)
 	old.Streams[1].Stream.Description = "an older description"
 	old.Streams[1].Stream.MaxAge = 48 * time.Hour
@@ -112,8 +112,8 @@ func TestProvisionUpdatesWhatCanBeUpdated(t *testing.T) {
 }
 
 func TestProvisionRefusesIncompatibleDefinitions(t *testing.T) {
-	fetch := proto.Definitions(1).Streams[1]
-	render := proto.Definitions(1).Streams[2]
+	fetch := bus.Definitions(1).Streams[1]
+	render := bus.Definitions(1).Streams[2]
 	tests := []struct {
 		name  string
 		setup func(ctx context.Context, js jetstream.JetStream) error
@@ -133,7 +133,7 @@ func TestProvisionRefusesIncompatibleDefinitions(t *testing.T) {
 	}, {
 		name: "events stream in memory",
 		setup: func(ctx context.Context, js jetstream.JetStream) error {
-			cfg := proto.Definitions(1).Streams[5].Stream
+			cfg := bus.Definitions(1).Streams[5].Stream
 			cfg.Storage = jetstream.MemoryStorage
 			_, err := js.CreateStream(ctx, cfg)
 			return err
@@ -180,7 +180,7 @@ func TestProvisionRefusesIncompatibleDefinitions(t *testing.T) {
 	}, {
 		name: "workers bucket on file",
 		setup: func(ctx context.Context, js jetstream.JetStream) error {
-			cfg := proto.Definitions(1).Buckets[1]
+			cfg := bus.Definitions(1).Buckets[1]
 			cfg.Storage = jetstream.FileStorage
 			_, err := js.CreateKeyValue(ctx, cfg)
 			return err
@@ -190,13 +190,13 @@ func TestProvisionRefusesIncompatibleDefinitions(t *testing.T) {
 	}}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, _, js := bustest.StartWith(t, proto.Topology{})
+			_, _, js := bustest.StartWith(t, bus.Topology{})
 			ctx := context.Background()
 			if err := tc.setup(ctx, js); err != nil {
 				t.Fatalf("setting up the older definition: %v", err)
 			}
 			before := takeSnapshot(t, js)
-			err := bus.Provision(ctx, js, proto.Definitions(1))
+			err := bus.Provision(ctx, js, bus.Definitions(1))
 			if !errors.Is(err, bus.ErrIncompatible) {
 				t.Fatalf("Provision: %v, want an error wrapping ErrIncompatible", err)
 			}

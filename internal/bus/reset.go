@@ -6,8 +6,6 @@ import (
 	"fmt"
 
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/mtsfarm/mtsfarm/proto"
 )
 
 // ResetConsumers deletes the durable consumers of top's streams, keeping the
@@ -18,7 +16,7 @@ import (
 // stream (which keeps exactly the unacknowledged messages) delivers it at
 // once. Never call it on a shared farm: other workers' tasks would be
 // delivered twice.
-func ResetConsumers(ctx context.Context, js jetstream.JetStream, top proto.Topology) error {
+func ResetConsumers(ctx context.Context, js jetstream.JetStream, top Topology) error {
 	for _, sd := range top.Streams {
 		for _, c := range sd.Consumers {
 			err := js.DeleteConsumer(ctx, sd.Stream.Name, c.Durable)

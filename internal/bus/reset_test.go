@@ -27,7 +27,7 @@ func TestResetConsumersRedeliversHeldTasksAtOnce(t *testing.T) {
 	for range batch.Messages() {
 		// held and never acked: a process that died
 	}
-	top := proto.Definitions(1)
+	top := bus.Definitions(1)
 	if err := bus.ResetConsumers(ctx, js, top); err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +49,7 @@ func TestResetConsumersRedeliversHeldTasksAtOnce(t *testing.T) {
 		t.Fatalf("got %d messages after %v; want the held task at once, not after the %v ack wait", n, time.Since(start), proto.AckWait)
 	}
 	// Resetting before anything exists is fine.
-	_, _, js2 := bustest.StartWith(t, proto.Topology{})
+	_, _, js2 := bustest.StartWith(t, bus.Topology{})
 	if err := bus.ResetConsumers(ctx, js2, top); err != nil {
 		t.Fatalf("reset without streams: %v", err)
 	}

@@ -95,7 +95,7 @@ func TestWorkerShutdownHandsTaskToAnotherWorker(t *testing.T) {
 // hung and its message is redelivered.
 func TestWorkerHeartbeatsOnlyWhileProgressing(t *testing.T) {
 	const ackWait = 1500 * time.Millisecond
-	_, nc, js := bustest.StartWith(t, bustest.WithAckWait(proto.Definitions(1), ackWait))
+	_, nc, js := bustest.StartWith(t, bustest.WithAckWait(bus.Definitions(1), ackWait))
 	acks := watchAcks(t, nc, proto.StreamFetch)
 	cons := bustest.Consumer(t, js, proto.StreamFetch, proto.ConsumerFetchers)
 

@@ -11,8 +11,6 @@ import (
 	"net/http"
 	"strings"
 	"time"
-
-	"github.com/rs/zerolog"
 )
 
 // BrowserUserAgent is the User-Agent of the flow request (spec §2.1): the
@@ -79,7 +77,9 @@ type Client struct {
 	// the next wait (a long Retry-After, say) would pass it, FetchFlow gives
 	// up with ErrUnavailable.
 	MaxWait time.Duration
-	Log     zerolog.Logger
+	// OnRetry, when set, hears of every failed attempt that will be
+	// retried (the caller logs it; this package does no logging).
+	OnRetry func(rec Recording, attempt int, retryIn time.Duration, err error)
 }
 
 // NewTransport is an HTTP transport with connect, TLS handshake and
@@ -99,7 +99,7 @@ func NewTransport() *http.Transport {
 // NewClient returns a Client with production settings: 5 attempts, backoff
 // from 1 s up to 30 s, at most 2 minutes of waiting, 2 minutes per attempt,
 // MaxFlowBytes.
-func NewClient(log zerolog.Logger) *Client {
+func NewClient() *Client {
 	return &Client{
 		HTTP:           &http.Client{Transport: NewTransport()},
 		AttemptTimeout: 2 * time.Minute,
@@ -109,7 +109,6 @@ func NewClient(log zerolog.Logger) *Client {
 		BaseDelay:      time.Second,
 		MaxDelay:       30 * time.Second,
 		MaxWait:        2 * time.Minute,
-		Log:            log,
 	}
 }
 
@@ -167,7 +166,6 @@ func (c *Client) FetchFlow(ctx context.Context, rec Recording, sessionCookie str
 		return nil, nil, err
 	}
 	u := rec.FlowURL()
-	log := c.Log.With().Str("recording", rec.Redacted()).Bool("cookie", cookie != "").Logger()
 	attempts := max(c.Attempts, 1)
 	var waited time.Duration
 	for attempt := 1; ; attempt++ {
@@ -177,7 +175,6 @@ func (c *Client) FetchFlow(ctx context.Context, rec Recording, sessionCookie str
 			if derr != nil {
 				return nil, nil, fmt.Errorf("fetching flow of %s: %w", rec.Redacted(), derr)
 			}
-			log.Debug().Int("attempt", attempt).Int("bytes", len(body)).Int("events", len(flow.Events)).Msg("flow fetched")
 			return body, flow, nil
 		}
 		var rt *retryable
@@ -195,7 +192,9 @@ func (c *Client) FetchFlow(ctx context.Context, rec Recording, sessionCookie str
 			return nil, nil, fmt.Errorf("fetching flow of %s: %w: giving up after %d attempts and %s of waiting%s: %w",
 				rec.Redacted(), ErrUnavailable, attempt, waited.Round(time.Millisecond), asked, rt.err)
 		}
-		log.Warn().Err(rt.err).Int("attempt", attempt).Dur("retry_in", delay).Msg("flow request failed; retrying")
+		if c.OnRetry != nil {
+			c.OnRetry(rec, attempt, delay, rt.err)
+		}
 		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():

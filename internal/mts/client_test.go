@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"github.com/mtsfarm/mtsfarm/internal/mts"
 	"github.com/mtsfarm/mtsfarm/internal/mts/mtstest"
 )
@@ -29,7 +27,7 @@ func faultsServer(t *testing.T) *mtstest.Server {
 
 // testClient retries fast: backoff from 10 ms, Retry-After honoured up to 2 s.
 func testClient() *mts.Client {
-	c := mts.NewClient(zerolog.Nop())
+	c := mts.NewClient()
 	c.BaseDelay, c.MaxDelay, c.MaxWait, c.AttemptTimeout = 10*time.Millisecond, 2*time.Second, 5*time.Second, 10*time.Second
 	return c
 }

@@ -9,23 +9,22 @@ import (
 	"time"
 
 	"github.com/mtsfarm/mtsfarm/internal/bus"
-	"github.com/mtsfarm/mtsfarm/proto"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 )
 
 // Start starts an in-process server (no TCP listener) with
-// proto.Definitions(1) provisioned. Cleanup closes the connection and shuts
+// bus.Definitions(1) provisioned. Cleanup closes the connection and shuts
 // the server down.
 func Start(t testing.TB) (*bus.Embedded, *nats.Conn, jetstream.JetStream) {
 	t.Helper()
-	return StartWith(t, proto.Definitions(1))
+	return StartWith(t, bus.Definitions(1))
 }
 
 // StartWith is Start with another topology (for example one with a short
 // AckWait; see WithAckWait).
-func StartWith(t testing.TB, top proto.Topology) (*bus.Embedded, *nats.Conn, jetstream.JetStream) {
+func StartWith(t testing.TB, top bus.Topology) (*bus.Embedded, *nats.Conn, jetstream.JetStream) {
 	t.Helper()
 	e, err := bus.StartEmbedded(bus.EmbeddedConfig{DataDir: t.TempDir(), Log: Logger(t)})
 	if err != nil {
@@ -58,10 +57,10 @@ func Connect(t testing.TB, e *bus.Embedded) (*nats.Conn, jetstream.JetStream) {
 
 // WithAckWait returns top with every consumer's AckWait set to d, so tests
 // of heartbeats and redelivery run in seconds.
-func WithAckWait(top proto.Topology, d time.Duration) proto.Topology {
-	out := proto.Topology{Buckets: top.Buckets}
+func WithAckWait(top bus.Topology, d time.Duration) bus.Topology {
+	out := bus.Topology{Buckets: top.Buckets}
 	for _, s := range top.Streams {
-		def := proto.StreamDef{Stream: s.Stream}
+		def := bus.StreamDef{Stream: s.Stream}
 		for _, c := range s.Consumers {
 			c.AckWait = d
 			def.Consumers = append(def.Consumers, c)

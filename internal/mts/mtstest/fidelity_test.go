@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rs/zerolog"
-
 	"github.com/mtsfarm/mtsfarm/internal/mts"
 )
 
@@ -31,7 +29,7 @@ func checkFidelity(t *testing.T, s *Server, wi int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, flow, err := mts.NewClient(zerolog.Nop()).FetchFlow(ctx, rec, "")
+	_, flow, err := mts.NewClient().FetchFlow(ctx, rec, "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package coordinator
+package plan
 
 import (
 	"fmt"
@@ -34,7 +34,7 @@ type slideSpan struct {
 //
 // Ids are "slide_N", one per distinct url in order of first appearance
 // (never an id a media session uses).
-func readSlides(events []mts.Event, duration float64, opts *PlanOptions, taken map[string]bool, w *warnings) []slideSpan {
+func readSlides(events []mts.Event, duration float64, opts *Options, taken map[string]bool, w *warnings) []slideSpan {
 	sort.SliceStable(events, func(i, j int) bool {
 		if events[i].RelativeTime != events[j].RelativeTime {
 			return events[i].RelativeTime < events[j].RelativeTime

@@ -1,4 +1,4 @@
-package coordinator
+package plan
 
 import (
 	"errors"
@@ -383,21 +383,21 @@ func TestPlanErrors(t *testing.T) {
 	cases := []struct {
 		name string
 		flow *mts.Flow
-		opts PlanOptions
+		opts Options
 		want error
 		text string
 	}{
-		{"nil flow", nil, PlanOptions{}, mts.ErrBadFlow, "no flow"},
-		{"no duration", flow(0, add), PlanOptions{}, ErrNoDuration, "positive duration"},
-		{"negative duration", flow(-5, add), PlanOptions{}, ErrNoDuration, ""},
-		{"too long", flow(MaxPlanDuration+1, add), PlanOptions{}, mts.ErrBadFlow, "7 day"},
-		{"no media", flow(60, mts.Event{Module: "message.add", Data: []byte(`{"text":"hi"}`)}), PlanOptions{}, ErrNoMedia, "nothing to render"},
-		{"all absent", flow(60, add), PlanOptions{Absent: map[string]string{"m1": "404"}}, ErrNoMedia, "none of the 1"},
-		{"all after the end", flow(60, mts.Event{Module: "mediasession.add", RelativeTime: 61, Data: add.Data}), PlanOptions{}, ErrNoMedia, "after the recording ends"},
-		{"unit too short", flow(60, add), PlanOptions{UnitSeconds: 0.5}, ErrBadOptions, "at least 1"},
-		{"too many units", flow(MaxPlanDuration, add), PlanOptions{UnitSeconds: 1}, ErrBadOptions, "units"},
-		{"max height", flow(60, add), PlanOptions{MaxHeight: 100}, ErrBadOptions, "360..2160"},
-		{"fps", flow(60, add), PlanOptions{FPS: 1000}, ErrBadOptions, "fps"},
+		{"nil flow", nil, Options{}, mts.ErrBadFlow, "no flow"},
+		{"no duration", flow(0, add), Options{}, ErrNoDuration, "positive duration"},
+		{"negative duration", flow(-5, add), Options{}, ErrNoDuration, ""},
+		{"too long", flow(MaxPlanDuration+1, add), Options{}, mts.ErrBadFlow, "7 day"},
+		{"no media", flow(60, mts.Event{Module: "message.add", Data: []byte(`{"text":"hi"}`)}), Options{}, ErrNoMedia, "nothing to render"},
+		{"all absent", flow(60, add), Options{Absent: map[string]string{"m1": "404"}}, ErrNoMedia, "none of the 1"},
+		{"all after the end", flow(60, mts.Event{Module: "mediasession.add", RelativeTime: 61, Data: add.Data}), Options{}, ErrNoMedia, "after the recording ends"},
+		{"unit too short", flow(60, add), Options{UnitSeconds: 0.5}, ErrBadOptions, "at least 1"},
+		{"too many units", flow(MaxPlanDuration, add), Options{UnitSeconds: 1}, ErrBadOptions, "units"},
+		{"max height", flow(60, add), Options{MaxHeight: 100}, ErrBadOptions, "360..2160"},
+		{"fps", flow(60, add), Options{FPS: 1000}, ErrBadOptions, "fps"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -418,7 +418,7 @@ func TestWarningsAreCapped(t *testing.T) {
 	for range 150 {
 		events = append(events, mts.Event{Module: "mediasession.add", Data: []byte(`{"id":0,"url":"https://x/0.mp4"}`)})
 	}
-	p, err := Plan(&mts.Flow{Name: "x", Duration: 10, Events: events}, PlanOptions{})
+	p, err := Plan(&mts.Flow{Name: "x", Duration: 10, Events: events}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

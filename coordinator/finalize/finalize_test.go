@@ -1,4 +1,4 @@
-package coordinator
+package finalize
 
 import (
 	"context"
@@ -35,8 +35,8 @@ func (p *progressLog) fn(stage string, f float64) {
 	}
 }
 
-func baseInput(units []UnitFiles, dur float64, dir string) FinalizeInput {
-	return FinalizeInput{Units: units, Duration: dur, AudioRate: 48000, AudioChannels: 2, AudioBitrate: "128k",
+func baseInput(units []UnitFiles, dur float64, dir string) Input {
+	return Input{Units: units, Duration: dur, AudioRate: 48000, AudioChannels: 2, AudioBitrate: "128k",
 		FPS: 25, WorkDir: filepath.Join(dir, "work"), Output: filepath.Join(dir, "out", "final.mp4")}
 }
 
@@ -58,7 +58,7 @@ func assertEmptyDir(t *testing.T, dir string) {
 func within(got, want, tol float64) bool { return math.Abs(got-want) <= tol }
 
 // checkDurations asserts both streams of path are dur long (±1 frame).
-func checkDurations(t *testing.T, in FinalizeInput, path string) {
+func checkDurations(t *testing.T, in Input, path string) {
 	t.Helper()
 	r := newFFmpeg(t)
 	v, a, err := r.StreamDurations(context.Background(), path)
@@ -142,7 +142,7 @@ func TestFinalizeTracks(t *testing.T) {
 		AudioTrackFile{Path: corrupt, Start: 0.5})
 
 	var prog progressLog
-	res, err := Finalize(context.Background(), r, in, prog.fn)
+	res, err := Run(context.Background(), r, in, prog.fn)
 	if err != nil {
 		t.Fatalf("Finalize: %v (warnings %q)", err, res.Warnings)
 	}
@@ -267,7 +267,7 @@ func TestFinalizeFastPath(t *testing.T) {
 	}
 	in := baseInput(units, 6, dir)
 	var prog progressLog
-	res, err := Finalize(context.Background(), r, in, prog.fn)
+	res, err := Run(context.Background(), r, in, prog.fn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,7 +329,7 @@ func TestFinalizeTreeLevels(t *testing.T) {
 		in.Tracks = append(in.Tracks, AudioTrackFile{Path: path, Start: 0.5 * float64(i)})
 		srcs = append(srcs, decodePCM(t, r, "file:"+path).tone(float64(1000+200*i), 0.2, 0.6))
 	}
-	res, err := Finalize(context.Background(), r, in, nil)
+	res, err := Run(context.Background(), r, in, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -368,7 +368,7 @@ func TestFinalizeCancel(t *testing.T) {
 	defer cancel()
 	var canceledAt time.Time
 	var once sync.Once
-	_, err := Finalize(ctx, r, in, func(stage string, f float64) {
+	_, err := Run(ctx, r, in, func(stage string, f float64) {
 		if stage == "mix" && f > 0 {
 			once.Do(func() { canceledAt = time.Now(); cancel() })
 		}
@@ -391,15 +391,15 @@ func TestFinalizeRejectsWrongUnitLength(t *testing.T) {
 	dir := t.TempDir()
 	u := makeUnit(t, r, dir, "u0", unitSpec{secs: 2, color: "red", freq: 440, preset: "ultrafast"})
 	in := baseInput([]UnitFiles{u}, 2.5, dir)
-	_, err := Finalize(context.Background(), r, in, nil)
-	if !errors.Is(err, ErrFinalizeInput) || !strings.Contains(err.Error(), "adds up to 2.000 s, the recording is 2.500 s") {
+	_, err := Run(context.Background(), r, in, nil)
+	if !errors.Is(err, ErrInput) || !strings.Contains(err.Error(), "adds up to 2.000 s, the recording is 2.500 s") {
 		t.Fatalf("error %v", err)
 	}
 	assertEmptyDir(t, in.WorkDir)
 	assertEmptyDir(t, filepath.Dir(in.Output))
 
 	in = baseInput([]UnitFiles{{Video: u.Audio, Audio: u.Audio}}, 2, dir)
-	if _, err := Finalize(context.Background(), r, in, nil); !errors.Is(err, ErrFinalizeInput) ||
+	if _, err := Run(context.Background(), r, in, nil); !errors.Is(err, ErrInput) ||
 		!strings.Contains(err.Error(), "unit 0 video") {
 		t.Fatalf("a FLAC as unit video: %v", err)
 	}

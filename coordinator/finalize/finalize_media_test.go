@@ -1,4 +1,4 @@
-package coordinator
+package finalize
 
 // Test media and measurements for the finalize tests: tiny units and tracks
 // made with real ffmpeg, tone levels measured (mtstest.ToneAmplitude) on PCM

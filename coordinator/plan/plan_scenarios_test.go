@@ -1,4 +1,4 @@
-package coordinator
+package plan
 
 import (
 	"fmt"
@@ -16,7 +16,7 @@ import (
 // scenario (scripts/scenarios, as the fake MTS Link serves it), first from
 // the flow alone and then with the probes and missing files the fetchers
 // would report, and compares the final plan with
-// testdata/plan/scenario-NAME-I.plan.json (-update rewrites them).
+// testdata/scenario-NAME-I.plan.json (-update rewrites them).
 func TestPlanScenarios(t *testing.T) {
 	files, err := filepath.Glob(filepath.Join(mtstest.ScenarioDir(), "*.json"))
 	if err != nil || len(files) == 0 {
@@ -38,11 +38,11 @@ func TestPlanScenarios(t *testing.T) {
 				if err != nil {
 					t.Fatalf("webinar %d: %v", i, err)
 				}
-				first, err := Plan(flow, PlanOptions{})
+				first, err := Plan(flow, Options{})
 				if err != nil {
 					t.Fatalf("webinar %d (%s) before probing: %v", i, flow.Name, err)
 				}
-				checkInvariants(t, flow, PlanOptions{}, first)
+				checkInvariants(t, flow, Options{}, first)
 				opts := fetchedOptions(first, srv.Chunks(i), srv.Slides(i))
 				p, err := Plan(flow, opts)
 				if err != nil {
@@ -63,12 +63,12 @@ func TestPlanScenarios(t *testing.T) {
 // for the fake server's chunks: the HLS variant when the chunk has one (it
 // is preferred), else the direct mp4; a "missing" fault makes the media or
 // slide absent.
-func fetchedOptions(p *proto.Plan, chunks []mtstest.Chunk, slides []mtstest.SlideInfo) PlanOptions {
+func fetchedOptions(p *proto.Plan, chunks []mtstest.Chunk, slides []mtstest.SlideInfo) Options {
 	byURL := map[string]string{}
 	for _, s := range p.Sessions {
 		byURL[s.URL] = s.ID
 	}
-	opts := PlanOptions{Probes: map[string]proto.MediaInfo{}, Absent: map[string]string{}, AbsentSlides: map[string]string{}}
+	opts := Options{Probes: map[string]proto.MediaInfo{}, Absent: map[string]string{}, AbsentSlides: map[string]string{}}
 	for _, c := range chunks {
 		id, ok := byURL[c.URL]
 		if !ok {

@@ -1,4 +1,4 @@
-package coordinator
+package plan
 
 import (
 	"bytes"
@@ -324,7 +324,7 @@ func (w *warnings) result() []string {
 }
 
 // probeOf returns the session's usable probe, or nil when it has none.
-func probeOf(opts *PlanOptions, id string) (*proto.MediaInfo, error) {
+func probeOf(opts *Options, id string) (*proto.MediaInfo, error) {
 	p, ok := opts.Probes[id]
 	if !ok {
 		return nil, nil

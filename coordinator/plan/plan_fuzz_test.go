@@ -1,4 +1,4 @@
-package coordinator
+package plan
 
 import (
 	"encoding/json"
@@ -17,7 +17,7 @@ import (
 //
 //	go test ./coordinator -run '^$' -fuzz FuzzPlan -fuzztime 60s
 func FuzzPlan(f *testing.F) {
-	files, _ := filepath.Glob(filepath.Join("testdata", "plan", "*.flow.json"))
+	files, _ := filepath.Glob(filepath.Join("testdata", "*.flow.json"))
 	for _, file := range files {
 		flow, _ := os.ReadFile(file)
 		probes := []byte("{}")
@@ -37,7 +37,7 @@ func FuzzPlan(f *testing.F) {
 		if err != nil {
 			return
 		}
-		opts := PlanOptions{UnitSeconds: float64(unit)}
+		opts := Options{UnitSeconds: float64(unit)}
 		_ = json.Unmarshal(probesJSON, &opts.Probes)
 		p, err := Plan(flow, opts)
 		if err != nil {

@@ -1,4 +1,4 @@
-package coordinator
+package plan
 
 import (
 	"encoding/json"
@@ -78,18 +78,18 @@ func BenchmarkPlan(b *testing.B) {
 	if len(flow.Events) != 20000 {
 		b.Fatalf("%d events", len(flow.Events))
 	}
-	p, err := Plan(flow, PlanOptions{})
+	p, err := Plan(flow, Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
 	if len(p.Sessions) != 300 || len(p.Units) != 6 {
 		b.Fatalf("%d sessions, %d units", len(p.Sessions), len(p.Units))
 	}
-	checkInvariants(b, flow, PlanOptions{}, p)
+	checkInvariants(b, flow, Options{}, p)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		if _, err := Plan(flow, PlanOptions{}); err != nil {
+		if _, err := Plan(flow, Options{}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -105,7 +105,7 @@ func BenchmarkDecodeAndPlan(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := Plan(flow, PlanOptions{}); err != nil {
+		if _, err := Plan(flow, Options{}); err != nil {
 			b.Fatal(err)
 		}
 	}

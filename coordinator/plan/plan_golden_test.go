@@ -1,4 +1,4 @@
-package coordinator
+package plan
 
 import (
 	"bytes"
@@ -13,7 +13,7 @@ import (
 	"github.com/mtsfarm/mtsfarm/proto"
 )
 
-var updateGolden = flag.Bool("update", false, "rewrite the golden plans in testdata/plan")
+var updateGolden = flag.Bool("update", false, "rewrite the golden plans in testdata")
 
 // fixtureOptions is the optional NAME.options.json next to a flow fixture.
 type fixtureOptions struct {
@@ -24,10 +24,10 @@ type fixtureOptions struct {
 	AbsentSlides map[string]string          `json:"absent_slides"`
 }
 
-// loadFixture reads testdata/plan/NAME.flow.json and its options.
-func loadFixture(t testing.TB, name string) (*mts.Flow, PlanOptions) {
+// loadFixture reads testdata/NAME.flow.json and its options.
+func loadFixture(t testing.TB, name string) (*mts.Flow, Options) {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("testdata", "plan", name+".flow.json"))
+	data, err := os.ReadFile(filepath.Join("testdata", name+".flow.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func loadFixture(t testing.TB, name string) (*mts.Flow, PlanOptions) {
 		t.Fatalf("%s: %v", name, err)
 	}
 	var fo fixtureOptions
-	if data, err := os.ReadFile(filepath.Join("testdata", "plan", name+".options.json")); err == nil {
+	if data, err := os.ReadFile(filepath.Join("testdata", name+".options.json")); err == nil {
 		dec := json.NewDecoder(bytes.NewReader(data))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&fo); err != nil {
@@ -45,13 +45,13 @@ func loadFixture(t testing.TB, name string) (*mts.Flow, PlanOptions) {
 	} else if !os.IsNotExist(err) {
 		t.Fatal(err)
 	}
-	return flow, PlanOptions{UnitSeconds: fo.UnitSeconds, MaxHeight: fo.MaxHeight, Probes: fo.Probes,
+	return flow, Options{UnitSeconds: fo.UnitSeconds, MaxHeight: fo.MaxHeight, Probes: fo.Probes,
 		Absent: fo.Absent, AbsentSlides: fo.AbsentSlides}
 }
 
 func fixtureNames(t testing.TB) []string {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join("testdata", "plan", "*.flow.json"))
+	files, err := filepath.Glob(filepath.Join("testdata", "*.flow.json"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no flow fixtures: %v", err)
 	}
@@ -75,7 +75,7 @@ func marshalPlan(t testing.TB, p *proto.Plan) []byte {
 }
 
 // TestPlanGolden plans every flow fixture and compares the plan with
-// testdata/plan/NAME.plan.json (go test ./coordinator -run Golden -update
+// testdata/NAME.plan.json (go test ./coordinator -run Golden -update
 // rewrites them). Every golden plan also passes the invariant checks.
 func TestPlanGolden(t *testing.T) {
 	for _, name := range fixtureNames(t) {
@@ -91,11 +91,11 @@ func TestPlanGolden(t *testing.T) {
 	}
 }
 
-// compareGolden compares a marshaled plan with testdata/plan/NAME.plan.json,
+// compareGolden compares a marshaled plan with testdata/NAME.plan.json,
 // or rewrites that file with -update.
 func compareGolden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	golden := filepath.Join("testdata", "plan", name+".plan.json")
+	golden := filepath.Join("testdata", name+".plan.json")
 	if *updateGolden {
 		if err := os.WriteFile(golden, got, 0o644); err != nil {
 			t.Fatal(err)

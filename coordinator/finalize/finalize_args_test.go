@@ -1,4 +1,4 @@
-package coordinator
+package finalize
 
 import (
 	"flag"
@@ -9,13 +9,13 @@ import (
 	"testing"
 )
 
-var updateFinalize = flag.Bool("update-finalize", false, "rewrite coordinator/testdata/finalize golden files")
+var updateFinalize = flag.Bool("update-finalize", false, "rewrite coordinator/finalize/testdata golden files")
 
-// golden compares got with testdata/finalize/name (rewritten with
+// golden compares got with testdata/name (rewritten with
 // -update-finalize).
 func golden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", "finalize", name)
+	path := filepath.Join("testdata", name)
 	if *updateFinalize {
 		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
 			t.Fatal(err)
@@ -23,7 +23,7 @@ func golden(t *testing.T, name, got string) {
 	}
 	want, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("%v (run go test ./coordinator -run %s -update-finalize to create it)", err, t.Name())
+		t.Fatalf("%v (run go test ./coordinator/finalize -run %s -update-finalize to create it)", err, t.Name())
 	}
 	if got != string(want) {
 		t.Errorf("%s differs from the golden file:\n--- got\n%s\n--- want\n%s", name, got, want)
@@ -123,23 +123,23 @@ func TestFsecs(t *testing.T) {
 }
 
 func TestFinalizeInputValidate(t *testing.T) {
-	good := FinalizeInput{Units: []UnitFiles{{Video: "v.ts", Audio: "a.flac"}}, Duration: 5, AudioRate: 48000,
+	good := Input{Units: []UnitFiles{{Video: "v.ts", Audio: "a.flac"}}, Duration: 5, AudioRate: 48000,
 		AudioChannels: 2, AudioBitrate: "128k", FPS: 25, WorkDir: "/tmp/w", Output: "/tmp/o.mp4"}
 	if err := good.validate(); err != nil {
 		t.Fatalf("a good input: %v", err)
 	}
-	for name, mod := range map[string]func(*FinalizeInput){
-		"no units":       func(in *FinalizeInput) { in.Units = nil },
-		"unit sans file": func(in *FinalizeInput) { in.Units = []UnitFiles{{Video: "v.ts"}} },
-		"line break":     func(in *FinalizeInput) { in.Units = []UnitFiles{{Video: "v\n.ts", Audio: "a.flac"}} },
-		"zero duration":  func(in *FinalizeInput) { in.Duration = 0 },
-		"fps":            func(in *FinalizeInput) { in.FPS = 0 },
-		"rate":           func(in *FinalizeInput) { in.AudioRate = 0 },
-		"channels":       func(in *FinalizeInput) { in.AudioChannels = 9 },
-		"bitrate":        func(in *FinalizeInput) { in.AudioBitrate = " " },
-		"fan-in":         func(in *FinalizeInput) { in.FanIn = 9 },
-		"work dir":       func(in *FinalizeInput) { in.WorkDir = "" },
-		"output":         func(in *FinalizeInput) { in.Output = "" },
+	for name, mod := range map[string]func(*Input){
+		"no units":       func(in *Input) { in.Units = nil },
+		"unit sans file": func(in *Input) { in.Units = []UnitFiles{{Video: "v.ts"}} },
+		"line break":     func(in *Input) { in.Units = []UnitFiles{{Video: "v\n.ts", Audio: "a.flac"}} },
+		"zero duration":  func(in *Input) { in.Duration = 0 },
+		"fps":            func(in *Input) { in.FPS = 0 },
+		"rate":           func(in *Input) { in.AudioRate = 0 },
+		"channels":       func(in *Input) { in.AudioChannels = 9 },
+		"bitrate":        func(in *Input) { in.AudioBitrate = " " },
+		"fan-in":         func(in *Input) { in.FanIn = 9 },
+		"work dir":       func(in *Input) { in.WorkDir = "" },
+		"output":         func(in *Input) { in.Output = "" },
 	} {
 		in := good
 		mod(&in)
@@ -165,7 +165,7 @@ func FuzzConcatList(f *testing.F) {
 	f.Add("'", "\\'' '")
 	f.Fuzz(func(t *testing.T, a, b string) {
 		if strings.ContainsAny(a+b, "\r\n") {
-			return // rejected by FinalizeInput.validate
+			return // rejected by Input.validate
 		}
 		if got := unquoteConcat(concatList([]string{a, b}, nil)); !reflect.DeepEqual(got, []string{a, b}) {
 			t.Fatalf("concat list of %q reads back as %q", []string{a, b}, got)

@@ -1,4 +1,4 @@
-package coordinator
+package plan
 
 import (
 	"github.com/mtsfarm/mtsfarm/internal/mts"
@@ -47,9 +47,9 @@ func lentProbes(base *proto.Plan, probes map[string]proto.MediaInfo, absent map[
 	return out, true
 }
 
-// freezeGeometry decides a job's output size from one probed chunk per
+// FreezeGeometry decides a job's output size from one probed chunk per
 // shown stream, when there is one for every stream.
-func freezeGeometry(flow *mts.Flow, opts PlanOptions, base *proto.Plan) (int, int, bool) {
+func FreezeGeometry(flow *mts.Flow, opts Options, base *proto.Plan) (int, int, bool) {
 	lent, ok := lentProbes(base, opts.Probes, opts.Absent)
 	if !ok {
 		return 0, 0, false

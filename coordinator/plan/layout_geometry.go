@@ -1,4 +1,4 @@
-package coordinator
+package plan
 
 import "github.com/mtsfarm/mtsfarm/proto"
 
@@ -25,7 +25,7 @@ const (
 // known reports whether every session that can be shown was probed (or is
 // absent), i.e. whether the size is final: a probe can change a session's
 // size, kind or span and so what the windows display.
-func geometry(shown []*session, displayed map[string]bool, hasSlides bool, o *PlanOptions) (width, height int, known bool) {
+func geometry(shown []*session, displayed map[string]bool, hasSlides bool, o *Options) (width, height int, known bool) {
 	known = true
 	var best *session
 	var bestArea int64

@@ -1,4 +1,4 @@
-package coordinator
+package finalize
 
 import (
 	"bufio"
@@ -15,7 +15,7 @@ import (
 // 320x180) with 0 and 40 audio-only tracks (2 minutes each, spread over the
 // job). Besides ns/op it reports the seconds spent per stage and, where
 // /usr/bin/time exists, the peak RSS of the largest ffmpeg process. Run it
-// briefly: go test ./coordinator -run '^$' -bench Finalize10Min -benchtime 1x
+// briefly: go test ./coordinator/finalize -run '^$' -bench Finalize10Min -benchtime 1x
 func BenchmarkFinalize10Min(b *testing.B) {
 	r := newFFmpeg(b)
 	dir := b.TempDir()
@@ -53,7 +53,7 @@ func BenchmarkFinalize10Min(b *testing.B) {
 			os.Remove(rssLog)
 			for b.Loop() {
 				last, lastAt := "", time.Now()
-				res, err := Finalize(context.Background(), r, in, func(stage string, _ float64) {
+				res, err := Run(context.Background(), r, in, func(stage string, _ float64) {
 					now := time.Now()
 					if last != "" {
 						stages[last] += now.Sub(lastAt)

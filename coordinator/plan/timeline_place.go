@@ -1,4 +1,4 @@
-package coordinator
+package plan
 
 import (
 	"math"
@@ -39,7 +39,7 @@ const (
 //   - Absent media (could not be fetched or decoded, or a probe that shows
 //     no usable stream) stays in the plan marked absent, never shown or
 //     heard.
-func place(s *session, duration float64, opts *PlanOptions, w *warnings) bool {
+func place(s *session, duration float64, opts *Options, w *warnings) bool {
 	probe, perr := probeOf(opts, s.id)
 	if perr != nil {
 		s.absent = "its probe shows no usable media (" + strings.TrimPrefix(perr.Error(), proto.ErrInvalid.Error()+": ") + ")"

@@ -1,4 +1,4 @@
-package coordinator
+package plan
 
 import (
 	"fmt"
@@ -41,7 +41,7 @@ func chunkedFlow(t *testing.T) *mts.Flow {
 
 func TestFreezeGeometry(t *testing.T) {
 	flow := chunkedFlow(t)
-	opts := PlanOptions{UnitSeconds: 100}
+	opts := Options{UnitSeconds: 100}
 	base, err := Plan(flow, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -54,13 +54,13 @@ func TestFreezeGeometry(t *testing.T) {
 
 	// Only the camera's stream is probed: the screen share's size is unknown.
 	opts.Probes = map[string]proto.MediaInfo{"cam1": cam}
-	if _, _, ok := freezeGeometry(flow, opts, base); ok {
+	if _, _, ok := FreezeGeometry(flow, opts, base); ok {
 		t.Fatal("froze the size before the screen share stream was probed")
 	}
 	// One chunk of each stream: the size follows the screen share (1440×900
 	// capped at 720 high), while four chunks still download.
 	opts.Probes["scr1"] = scr
-	w, h, ok := freezeGeometry(flow, opts, base)
+	w, h, ok := FreezeGeometry(flow, opts, base)
 	if !ok || w != 1152 || h != 720 {
 		t.Fatalf("froze %dx%d (%v), want 1152x720", w, h, ok)
 	}
@@ -72,12 +72,12 @@ func TestFreezeGeometry(t *testing.T) {
 	}
 	// An absent chunk does not block freezing; a stream with only absent
 	// chunks does not count.
-	opts = PlanOptions{UnitSeconds: 100, Probes: map[string]proto.MediaInfo{"cam2": cam},
+	opts = Options{UnitSeconds: 100, Probes: map[string]proto.MediaInfo{"cam2": cam},
 		Absent: map[string]string{"scr1": "404", "scr2": "404"}}
-	if w, h, ok = freezeGeometry(flow, opts, base); !ok || w != 640 || h != 360 {
+	if w, h, ok = FreezeGeometry(flow, opts, base); !ok || w != 640 || h != 360 {
 		t.Fatalf("with the screen share absent: %dx%d %v, want 640x360", w, h, ok)
 	}
-	if _, err := Plan(flow, PlanOptions{Width: 641, Height: 360}); err == nil {
+	if _, err := Plan(flow, Options{Width: 641, Height: 360}); err == nil {
 		t.Fatal("an odd fixed width was accepted")
 	}
 }

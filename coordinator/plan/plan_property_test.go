@@ -1,4 +1,4 @@
-package coordinator
+package plan
 
 import (
 	"encoding/json"
@@ -21,7 +21,7 @@ var randomFlows = flag.Int("flows", 500, "how many random flows TestPlanProperti
 // checkInvariants checks everything a consumer of a plan relies on, for any
 // flow: tiling, unit cuts, references, layout rules, inputs inside their
 // sources, audio heard exactly once.
-func checkInvariants(t testing.TB, flow *mts.Flow, opts PlanOptions, p *proto.Plan) {
+func checkInvariants(t testing.TB, flow *mts.Flow, opts Options, p *proto.Plan) {
 	t.Helper()
 	o, err := opts.withDefaults()
 	if err != nil {
@@ -285,7 +285,7 @@ func usedIDs(w proto.PlanWindow) []string { return used(w) }
 // randomFlow makes a flow with random sessions, conferences, roles, slides
 // and probes, in shuffled log order, with zero ids, duplicates, negative
 // times and updates before their adds.
-func randomFlow(r *rand.Rand) ([]byte, PlanOptions) {
+func randomFlow(r *rand.Rand) ([]byte, Options) {
 	duration := []float64{1, 7.5, 59.9, 600, 1800, 3600.25, 4000}[r.IntN(7)]
 	if r.IntN(3) == 0 {
 		duration = math.Round(r.Float64()*5000*1000)/1000 + 0.05
@@ -313,7 +313,7 @@ func randomFlow(r *rand.Rand) ([]byte, PlanOptions) {
 			evt("conference.update", t(), map[string]any{"id": 100 + u, "hasAudio": r.IntN(2) == 0})
 		}
 	}
-	opts := PlanOptions{UnitSeconds: []float64{0, 10, 30, 60, 600, 1800}[r.IntN(6)],
+	opts := Options{UnitSeconds: []float64{0, 10, 30, 60, 600, 1800}[r.IntN(6)],
 		MaxHeight: []int{0, 360, 480, 720, 1080}[r.IntN(5)],
 		Probes:    map[string]proto.MediaInfo{}, Absent: map[string]string{}, AbsentSlides: map[string]string{}}
 	nSessions := r.IntN(25)

@@ -1,4 +1,4 @@
-package coordinator
+package finalize
 
 import (
 	"context"
@@ -40,8 +40,8 @@ type Chapter struct {
 	Title string
 }
 
-// FinalizeInput is what Finalize reads and writes.
-type FinalizeInput struct {
+// Input is what Run reads and writes.
+type Input struct {
 	Units         []UnitFiles      // in timeline order
 	Tracks        []AudioTrackFile // audio-only sessions
 	Duration      float64          // the output length (the API duration)
@@ -54,12 +54,12 @@ type FinalizeInput struct {
 	// FanIn is the most tracks or intermediate mixes one mixing process
 	// reads, 2..8 (spec §5.2); 0 means 8.
 	FanIn   int
-	WorkDir string // scratch; Finalize works in a directory it creates here and removes
+	WorkDir string // scratch; Run works in a directory it creates here and removes
 	Output  string // the final MP4
 }
 
-// FinalizeResult is what Finalize did.
-type FinalizeResult struct {
+// Result is what Run did.
+type Result struct {
 	// Warnings a user should see: skipped audio tracks, units whose audio
 	// length did not match their video.
 	Warnings []string
@@ -69,11 +69,11 @@ type FinalizeResult struct {
 	Media proto.MediaInfo
 }
 
-// ErrFinalizeInput is wrapped by errors about a FinalizeInput that cannot
+// ErrInput is wrapped by errors about a Input that cannot
 // work (a caller bug, or a unit that was rendered wrong).
-var ErrFinalizeInput = errors.New("bad finalize input")
+var ErrInput = errors.New("bad finalize input")
 
-// Finalize turns rendered units (on local disk) into the finished MP4:
+// Run turns rendered units (on local disk) into the finished MP4:
 //
 //   - probe: every unit (its video and audio must be usable and the videos
 //     must add up to the job duration) and every audio-only track (an
@@ -90,12 +90,12 @@ var ErrFinalizeInput = errors.New("bad finalize input")
 //   - check: CheckOutput on the written file; only a file that passes is
 //     renamed to Output.
 //
-// Finalize returns the warnings (skipped tracks, units whose audio length was
+// Run returns the warnings (skipped tracks, units whose audio length was
 // off) in the result whether or not it fails. The work directory it creates
 // inside WorkDir is removed on return, and Output is never left half-written.
 // progress, when not nil, is called with the stage ("probe", "mix", "mux",
 // "check") and the fraction of that stage done.
-func Finalize(ctx context.Context, r *ffmpeg.Runner, in FinalizeInput, progress func(stage string, fraction float64)) (FinalizeResult, error) {
+func Run(ctx context.Context, r *ffmpeg.Runner, in Input, progress func(stage string, fraction float64)) (Result, error) {
 	f := &finalizer{r: r, in: in, report: progress}
 	if f.report == nil {
 		f.report = func(string, float64) {}
@@ -106,9 +106,9 @@ func Finalize(ctx context.Context, r *ffmpeg.Runner, in FinalizeInput, progress 
 
 type finalizer struct {
 	r      *ffmpeg.Runner
-	in     FinalizeInput
+	in     Input
 	report func(string, float64)
-	res    FinalizeResult
+	res    Result
 	format audioFormat
 	fanIn  int
 	dir    string // the work directory of this run
@@ -117,9 +117,9 @@ type finalizer struct {
 	done, planned int
 }
 
-func (in FinalizeInput) validate() error {
+func (in Input) validate() error {
 	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: %s", ErrFinalizeInput, fmt.Sprintf(format, args...))
+		return fmt.Errorf("%w: %s", ErrInput, fmt.Sprintf(format, args...))
 	}
 	switch {
 	case len(in.Units) == 0:
@@ -301,7 +301,7 @@ func (f *finalizer) probeUnits(ctx context.Context) ([]float64, error) {
 		}
 		if !v.HasVideo || v.VideoCodec != "h264" || !(v.Duration > 0) {
 			return nil, fmt.Errorf("%w: unit %d video %s is not H.264 video with a duration (codec %q, %g s): re-render the unit",
-				ErrFinalizeInput, i, u.Video, v.VideoCodec, v.Duration)
+				ErrInput, i, u.Video, v.VideoCodec, v.Duration)
 		}
 		a, err := f.r.Probe(ctx, u.Audio)
 		if err != nil {
@@ -309,7 +309,7 @@ func (f *finalizer) probeUnits(ctx context.Context) ([]float64, error) {
 		}
 		if !a.HasAudio || !(a.Duration > 0) {
 			return nil, fmt.Errorf("%w: unit %d audio %s has no audio stream with a duration: re-render the unit",
-				ErrFinalizeInput, i, u.Audio)
+				ErrInput, i, u.Audio)
 		}
 		if d := a.Duration - v.Duration; math.Abs(d) > frame {
 			f.warn("unit %d: audio is %.3f s, video %.3f s; the audio is aligned to the video", i, a.Duration, v.Duration)
@@ -320,7 +320,7 @@ func (f *finalizer) probeUnits(ctx context.Context) ([]float64, error) {
 	}
 	if math.Abs(total-in.Duration) > frame+1e-3 {
 		return nil, fmt.Errorf("%w: the %d units' video adds up to %.3f s, the recording is %.3f s: a unit was rendered with the wrong length",
-			ErrFinalizeInput, len(in.Units), total, in.Duration)
+			ErrInput, len(in.Units), total, in.Duration)
 	}
 	return durations, nil
 }
@@ -370,7 +370,7 @@ func (f *finalizer) probeTracks(ctx context.Context) ([]numberedTrack, error) {
 	return out, nil
 }
 
-// numberedTrack is a track with its index in FinalizeInput.Tracks, for
+// numberedTrack is a track with its index in Input.Tracks, for
 // warnings.
 type numberedTrack struct {
 	n int

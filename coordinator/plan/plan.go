@@ -1,4 +1,4 @@
-package coordinator
+package plan
 
 import (
 	"errors"
@@ -18,7 +18,7 @@ var (
 	ErrNoDuration = errors.New("the recording has no duration")
 	// ErrNoMedia: nothing in the flow can be seen or heard.
 	ErrNoMedia = errors.New("the recording has no usable media")
-	// ErrBadOptions: a PlanOptions value is out of range.
+	// ErrBadOptions: a Options value is out of range.
 	ErrBadOptions = errors.New("bad plan options")
 )
 
@@ -30,7 +30,7 @@ const (
 	MaxUnits = 20000
 )
 
-// Defaults of PlanOptions.
+// Defaults of Options.
 const (
 	DefaultUnitSeconds     = 1800
 	DefaultMaxHeight       = 720
@@ -39,9 +39,9 @@ const (
 	DefaultMinSlidesHeight = 720
 )
 
-// PlanOptions are the knobs of a plan and what is known about the media.
+// Options are the knobs of a plan and what is known about the media.
 // Zero values mean the defaults.
-type PlanOptions struct {
+type Options struct {
 	// UnitSeconds is the render unit length (default 1800, at least 1).
 	UnitSeconds float64
 	// MaxHeight caps the output height (default 720, 360..2160).
@@ -68,7 +68,7 @@ type PlanOptions struct {
 }
 
 // withDefaults fills in the defaults and checks the ranges.
-func (o PlanOptions) withDefaults() (PlanOptions, error) {
+func (o Options) withDefaults() (Options, error) {
 	if o.UnitSeconds == 0 {
 		o.UnitSeconds = DefaultUnitSeconds
 	}
@@ -108,7 +108,7 @@ func (o PlanOptions) withDefaults() (PlanOptions, error) {
 // plan_units.go). A flow that cannot be planned (nil, no duration, nothing
 // to see or hear) is an error wrapping mts.ErrBadFlow, ErrNoDuration or
 // ErrNoMedia; bad options wrap ErrBadOptions.
-func Plan(flow *mts.Flow, opts PlanOptions) (*proto.Plan, error) {
+func Plan(flow *mts.Flow, opts Options) (*proto.Plan, error) {
 	if flow == nil {
 		return nil, fmt.Errorf("planning: %w: no flow", mts.ErrBadFlow)
 	}

@@ -1,0 +1,82 @@
+package bus
+
+import (
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mtsfarm/mtsfarm/proto"
+)
+
+// The JetStream shape of the contract: the streams, consumers and buckets
+// named in proto, with their retention and limits. Provision creates them.
+
+// StreamDef is one stream with its durable consumers.
+type StreamDef struct {
+	Stream    jetstream.StreamConfig
+	Consumers []jetstream.ConsumerConfig
+}
+
+// Topology is every stream, consumer and KV bucket mtsfarm needs. replicas is
+// 1 for a single server (embedded mode) and 3 for a production cluster.
+type Topology struct {
+	Streams []StreamDef
+	Buckets []jetstream.KeyValueConfig
+}
+
+func workQueue(name, subject, consumer string, replicas int, desc string) StreamDef {
+	return StreamDef{
+		Stream: jetstream.StreamConfig{
+			Name:        name,
+			Description: desc,
+			Subjects:    []string{subject},
+			Retention:   jetstream.WorkQueuePolicy,
+			Storage:     jetstream.FileStorage,
+			Replicas:    replicas,
+			Duplicates:  proto.DuplicateWindow,
+			Discard:     jetstream.DiscardOld,
+		},
+		Consumers: []jetstream.ConsumerConfig{{
+			Durable:       consumer,
+			Description:   desc,
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       proto.AckWait,
+			MaxDeliver:    proto.MaxDeliver,
+			MaxAckPending: -1,
+			DeliverPolicy: jetstream.DeliverAllPolicy,
+			FilterSubject: subject,
+			Replicas:      replicas,
+		}},
+	}
+}
+
+// Definitions returns the topology for the given replica count.
+func Definitions(replicas int) Topology {
+	if replicas < 1 {
+		replicas = 1
+	}
+	events := StreamDef{Stream: jetstream.StreamConfig{
+		Name:        proto.StreamEvents,
+		Description: "job events for watchers and dashboards",
+		Subjects:    []string{proto.EventSubjects},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     jetstream.FileStorage,
+		Replicas:    replicas,
+		MaxAge:      proto.EventsMaxAge,
+		Discard:     jetstream.DiscardOld,
+	}}
+	return Topology{
+		Streams: []StreamDef{
+			workQueue(proto.StreamIntake, proto.SubjectIntake, proto.ConsumerIntake, replicas, "durable job submissions"),
+			workQueue(proto.StreamFetch, proto.FetchSubjects, proto.ConsumerFetchers, replicas, "resolve and fetch tasks"),
+			workQueue(proto.StreamRender, proto.RenderSubjects, proto.ConsumerRenderers, replicas, "render units"),
+			workQueue(proto.StreamFinalize, proto.FinalizeSubjects, proto.ConsumerFinalizers, replicas, "finalize tasks"),
+			workQueue(proto.StreamResults, proto.ResultSubjects, proto.ConsumerResults, replicas, "task results for the coordinator"),
+			events,
+		},
+		Buckets: []jetstream.KeyValueConfig{
+			{Bucket: proto.BucketJobs, Description: "job records (compare-and-set only)", History: 5,
+				Storage: jetstream.FileStorage, Replicas: replicas},
+			{Bucket: proto.BucketWorkers, Description: "worker presence and capabilities", TTL: proto.WorkerTTL,
+				Storage: jetstream.MemoryStorage, Replicas: replicas},
+		},
+	}
+}
