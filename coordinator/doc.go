@@ -1,10 +1,10 @@
-// Package coordinator runs a job from submission to finished MP4: the intake
-// service, the planner (pure: flow JSON → player-exact timeline → windows with
-// layouts → render units), the job state machine, dispatch of fetch tasks and
-// render units, and finalize (stream-copy concat of the units plus one audio
-// mix).
+// Package coordinator is the job service: the micro API (api.go) and the
+// durable intake, the job store in KV (jobstore.go, compare-and-set only),
+// the pure job state machine (state.go, apply.go) that decides what to
+// publish next, dispatch of fetch tasks and render units, the result loop
+// (results.go) and the finalize task handler (output.go).
 //
-// The planner (Plan, in plan.go, timeline*.go, layout*.go) does no I/O: it
-// turns a decoded flow and what is known about its media (probes, absent
-// files) into a proto.Plan, and the same inputs always give the same plan.
+// It imports coordinator/plan (flow → units, pure) and coordinator/finalize
+// (join, mix, mux, check), never the other way round, and meets the fetcher
+// and renderer roles only through proto messages on NATS.
 package coordinator

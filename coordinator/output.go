@@ -52,7 +52,7 @@ func (c *Coordinator) handleFinalize(ctx context.Context, t *bus.Task) error {
 	}
 	defer os.RemoveAll(work)
 
-	fetch := &fetcher{store: c.store, dir: work, heartbeat: t.Progress}
+	fetch := &localFiles{store: c.store, dir: work, heartbeat: t.Progress}
 	in := finalize.Input{Duration: p.Duration, Title: j.Title, AudioRate: c.cfg.Encoding.AudioRate,
 		AudioChannels: c.cfg.Encoding.AudioChannels, AudioBitrate: c.cfg.AudioBitrate, FPS: p.FPS,
 		WorkDir: work, Output: filepath.Join(work, "output.mp4")}
@@ -185,9 +185,9 @@ func renderName(tmpl string, j *proto.Job) string {
 	return strings.NewReplacer("{title}", title, "{job}", j.ID, "{session}", session).Replace(tmpl)
 }
 
-// fetcher gives local paths for stored objects: in place for a local store,
+// localFiles gives local paths for stored objects: in place for a local store,
 // downloaded into dir otherwise.
-type fetcher struct {
+type localFiles struct {
 	store     blob.Store
 	dir       string
 	heartbeat func()
@@ -195,7 +195,7 @@ type fetcher struct {
 	n         int
 }
 
-func (f *fetcher) local(ctx context.Context, key string) (string, error) {
+func (f *localFiles) local(ctx context.Context, key string) (string, error) {
 	if l, ok := f.store.(*blob.Local); ok {
 		return l.Path(key)
 	}

@@ -14,7 +14,7 @@ import (
 
 // This file is the job state machine, pure: it reads a job record and its
 // current plan and decides what to publish next, changing task states in the
-// record. The service (service.go, results.go) publishes what it returns,
+// record. The service (results.go, output.go) publishes what it returns,
 // then writes the record with compare-and-set. Every publish carries a
 // Nats-Msg-Id derived from (job, kind, index, generation), so running the
 // same step twice after a crash publishes nothing twice.

@@ -29,8 +29,8 @@ func TestPlaylistHasVideo(t *testing.T) {
 		"<html>v1/ RESOLUTION=640x360</html>":                                               false, // not a playlist
 		"":                                                                                  false,
 	} {
-		if got := playlistHasVideo([]byte(body)); got != want {
-			t.Errorf("playlistHasVideo(%q) = %v, want %v", body, got, want)
+		if got := mts.PlaylistHasVideo([]byte(body)); got != want {
+			t.Errorf("mts.PlaylistHasVideo(%q) = %v, want %v", body, got, want)
 		}
 	}
 }
@@ -47,7 +47,7 @@ func TestRewritePlaylist(t *testing.T) {
 		"  https://cdn.webinar.ru/x/seg1.ts  \r\n" +
 		"file:///etc/passwd\r\n"
 	base, _ := url.Parse("https://events-delivery-records.webinar.ru/record/2026/a.mp4/v1/chunklist.m3u8")
-	got := string(rewritePlaylist([]byte(in), base, func(raw string) string { return "<" + raw + ">" }))
+	got := string(mts.RewritePlaylist([]byte(in), base, func(raw string) string { return "<" + raw + ">" }))
 	want := "#EXTM3U\n" +
 		"#EXT-X-KEY:METHOD=AES-128,URI=\"<https://events-delivery-records.webinar.ru/record/2026/a.mp4/v1/key.bin>\",IV=0x1\n" +
 		"#EXT-X-MAP:URI=\"<https://events-delivery-records.webinar.ru/init.mp4>\"\n" +

@@ -164,8 +164,8 @@ func (p *hlsProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "reading the playlist failed or it is over 4 MiB", http.StatusBadGateway)
 			return
 		}
-		if isPlaylist(body) {
-			body = rewritePlaylist(body, resp.Request.URL, p.URL)
+		if mts.IsPlaylist(body) {
+			body = mts.RewritePlaylist(body, resp.Request.URL, p.URL)
 		}
 		w.Header().Set("Content-Type", "application/vnd.apple.mpegurl")
 		w.Header().Set("Content-Length", fmt.Sprint(len(body)))

@@ -180,6 +180,25 @@ func (w *Worker) probe(ctx context.Context, t heartbeater, input string) (proto.
 	return info, nil
 }
 
+// The playlist rule (spec §3.3, §5.4). Some recordings store only audio in
+// the direct mp4 while the HLS delivery of the same chunk has video and
+// audio. The sources disagree on when to take HLS: cyberb takes it whenever
+// the playlist mentions "v1/" (a video rendition), Leenday whenever a
+// playlist exists at all, falling back to the direct file when ffmpeg fails.
+//
+// The fetcher implements: download the direct file (Range-resumable, the
+// original bytes) and probe it. Only when it has no video does the fetcher
+// look at the playlist, and only when the playlist advertises video — the
+// "v1/" substring of cyberb's rule, or a variant with a RESOLUTION or a video
+// codec — does it fetch the HLS variant with ffmpeg -c copy; that result is
+// kept only if it really has video (and audio when the direct file had
+// audio), otherwise the direct file is kept (Leenday's fallback). This is
+// what the web player shows — video where any delivery of the chunk has it —
+// while a normal chunk costs no playlist request and no remux, and a chunk
+// that is audio-only everywhere (a participant without a camera) stays the
+// direct file. As a last resort, a chunk whose direct file stays undecodable
+// after every attempt is tried once over HLS before it is reported invalid.
+
 // tryHLS applies the playlist rule: when the HLS variant of task.URL
 // advertises video, copy it with ffmpeg and keep it if it really has video,
 // the audio the direct file had, and (nearly) its duration. direct is nil
@@ -198,7 +217,7 @@ func (w *Worker) tryHLS(ctx context.Context, t heartbeater, task proto.FetchTask
 		log.Debug().Err(err).Msg("no HLS playlist; keeping the direct file")
 		return proto.MediaInfo{}, "", false
 	}
-	if !playlistHasVideo(body) {
+	if !mts.PlaylistHasVideo(body) {
 		log.Debug().Msg("the HLS playlist has no video either; keeping the direct file")
 		return proto.MediaInfo{}, "", false
 	}

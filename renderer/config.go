@@ -116,7 +116,7 @@ func (c Config) Validate() error {
 
 // Deps are what a renderer works with.
 type Deps struct {
-	// JS is the farm's JetStream (provisioned with proto.Definitions); its
+	// JS is the farm's JetStream (provisioned with bus.Definitions); its
 	// connection also carries the core-NATS cancel announcements.
 	JS jetstream.JetStream
 	// Store holds the inputs and receives the rendered units.

@@ -28,9 +28,6 @@ func TestPlaylistRules(t *testing.T) {
 	if !PlaylistHasVideo([]byte(video)) || PlaylistHasVideo([]byte(audio)) || !IsPlaylist([]byte(audio)) || IsPlaylist([]byte("<html>")) {
 		t.Fatal("playlist rules")
 	}
-	if len(MediaHosts()) != 2 || MediaHosts()[0] != "events-storage.webinar.ru" {
-		t.Fatalf("MediaHosts = %v", MediaHosts())
-	}
 }
 
 func TestCleanCookie(t *testing.T) {
