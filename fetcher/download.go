@@ -12,9 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mtsfarm/mtsfarm/internal/retry"
 	"github.com/rs/zerolog"
-
-	"github.com/mtsfarm/mtsfarm/internal/mts"
 )
 
 // downloader fetches one URL into a local file and resumes with an HTTP
@@ -23,7 +22,7 @@ import (
 type downloader struct {
 	client    *http.Client
 	userAgent string
-	backoff   mts.Backoff
+	backoff   retry.Backoff
 	// maxFailures is how many attempts in a row may fail without a single
 	// new byte before the download gives up.
 	maxFailures int
@@ -53,7 +52,7 @@ func (d *downloader) get(ctx context.Context, rawURL, path string, onBytes func(
 	st := dlStats{Total: -1}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_RDWR, 0o600)
 	if err != nil {
-		return st, permanent(fmt.Errorf("creating %s: %w", path, err))
+		return st, retry.Permanent(fmt.Errorf("creating %s: %w", path, err))
 	}
 	defer f.Close()
 	var (
@@ -67,7 +66,7 @@ func (d *downloader) get(ctx context.Context, rawURL, path string, onBytes func(
 	restart := func() error {
 		offset, validator = 0, ""
 		if err := f.Truncate(0); err != nil {
-			return permanent(fmt.Errorf("truncating %s: %w", path, err))
+			return retry.Permanent(fmt.Errorf("truncating %s: %w", path, err))
 		}
 		_, err := f.Seek(0, io.SeekStart)
 		return err
@@ -82,7 +81,7 @@ func (d *downloader) get(ctx context.Context, rawURL, path string, onBytes func(
 			return &retryLaterError{err: err, after: wait}
 		}
 		d.log.Debug().Err(err).Int("attempt", failures).Dur("wait", wait).Int64("offset", offset).Msg("retrying download")
-		return sleep(ctx, wait)
+		return retry.Sleep(ctx, wait)
 	}
 	for {
 		if err := ctx.Err(); err != nil {
@@ -90,7 +89,7 @@ func (d *downloader) get(ctx context.Context, rawURL, path string, onBytes func(
 		}
 		req, err := http.NewRequest(http.MethodGet, rawURL, nil)
 		if err != nil {
-			return st, permanent(fmt.Errorf("GET %s: %w", redact(rawURL), err))
+			return st, retry.Permanent(fmt.Errorf("GET %s: %w", redact(rawURL), err))
 		}
 		if d.userAgent != "" {
 			req.Header.Set("User-Agent", d.userAgent)
@@ -202,14 +201,14 @@ func (d *downloader) body(resp *http.Response, f *os.File, offset *int64, st *dl
 	default:
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		return false, &StatusError{Code: resp.StatusCode, URL: u,
-			RetryAfter: mts.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+			RetryAfter: retry.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
 	}
 	for {
 		n, rerr := resp.Body.Read(buf)
 		if n > 0 {
 			watchdog.Reset(d.stall)
 			if _, err := f.Write(buf[:n]); err != nil {
-				return false, permanent(fmt.Errorf("writing the download to disk: %w", err))
+				return false, retry.Permanent(fmt.Errorf("writing the download to disk: %w", err))
 			}
 			*offset += int64(n)
 			if onBytes != nil {

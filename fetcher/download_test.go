@@ -16,9 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mtsfarm/mtsfarm/internal/retry"
 	"github.com/rs/zerolog"
-
-	"github.com/mtsfarm/mtsfarm/internal/mts"
 )
 
 // testContent is deterministic pseudo-random bytes.
@@ -84,7 +83,7 @@ func testDL(t *testing.T, allow ...string) *downloader {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &downloader{client: newHTTPClient(p, 5*time.Second, nil), backoff: mts.Backoff{Base: 5 * time.Millisecond, Max: 20 * time.Millisecond},
+	return &downloader{client: newHTTPClient(p, 5*time.Second, nil), backoff: retry.Backoff{Base: 5 * time.Millisecond, Max: 20 * time.Millisecond},
 		maxFailures: 4, maxInlineWait: 2 * time.Second, stall: 500 * time.Millisecond, log: zerolog.Nop()}
 }
 

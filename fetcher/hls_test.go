@@ -16,6 +16,7 @@ import (
 
 	"github.com/mtsfarm/mtsfarm/internal/ffmpeg"
 	"github.com/mtsfarm/mtsfarm/internal/mts"
+	"github.com/mtsfarm/mtsfarm/internal/retry"
 	"github.com/rs/zerolog"
 )
 
@@ -139,7 +140,7 @@ func startTestProxy(t *testing.T, onBytes func(int64), allow ...string) *hlsProx
 		t.Fatal(err)
 	}
 	p, err := startHLSProxy(&hlsProxy{policy: pol, client: newHTTPClient(pol, 5*time.Second, nil),
-		backoff: mts.Backoff{Base: 5 * time.Millisecond, Max: 20 * time.Millisecond}, attempts: 3, onBytes: onBytes, log: zerolog.Nop()})
+		backoff: retry.Backoff{Base: 5 * time.Millisecond, Max: 20 * time.Millisecond}, attempts: 3, onBytes: onBytes, log: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/mtsfarm/mtsfarm/internal/mts"
+	"github.com/mtsfarm/mtsfarm/internal/retry"
 )
 
 // hlsProxy is a loopback HTTP server that ffmpeg reads an HLS stream
@@ -30,7 +31,7 @@ type hlsProxy struct {
 	policy    *Policy
 	client    *http.Client
 	userAgent string
-	backoff   mts.Backoff
+	backoff   retry.Backoff
 	attempts  int
 	onBytes   func(n int64)
 	log       zerolog.Logger
@@ -221,7 +222,7 @@ func (p *hlsProxy) do(r *http.Request, raw string, ranges bool) (*http.Response,
 				return resp, nil
 			}
 			err = &StatusError{Code: resp.StatusCode, URL: redact(raw),
-				RetryAfter: mts.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+				RetryAfter: retry.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
 			if n >= p.attempts {
 				return resp, nil // hand ffmpeg the error status
 			}
@@ -231,7 +232,7 @@ func (p *hlsProxy) do(r *http.Request, raw string, ranges bool) (*http.Response,
 			return nil, err
 		}
 		wait, _ := retryWait(err, n, p.backoff, p.backoff.Max)
-		if sleep(r.Context(), min(wait, p.backoff.Max)) != nil {
+		if retry.Sleep(r.Context(), min(wait, p.backoff.Max)) != nil {
 			return nil, r.Context().Err()
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mtsfarm/mtsfarm/internal/mts"
+	"github.com/mtsfarm/mtsfarm/internal/retry"
 	"github.com/mtsfarm/mtsfarm/proto"
 	"github.com/rs/zerolog"
 )
@@ -227,7 +228,7 @@ func (w *Worker) tryHLS(ctx context.Context, t heartbeater, task proto.FetchTask
 	}
 	defer release()
 	proxy, err := startHLSProxy(&hlsProxy{policy: w.policy, client: w.client, userAgent: w.cfg.UserAgent,
-		backoff: mts.Backoff{Base: w.cfg.RetryBase, Max: w.cfg.RetryMax}, attempts: w.cfg.NetFailures, onBytes: rep.add, log: log})
+		backoff: retry.Backoff{Base: w.cfg.RetryBase, Max: w.cfg.RetryMax}, attempts: w.cfg.NetFailures, onBytes: rep.add, log: log})
 	if err != nil {
 		log.Warn().Err(err).Msg("not trying the HLS variant")
 		return proto.MediaInfo{}, "", false
@@ -272,7 +273,7 @@ func (w *Worker) tryHLS(ctx context.Context, t heartbeater, task proto.FetchTask
 // getPlaylist GETs a playlist (small, with the playlist timeout, retrying
 // network errors and 5xx/429 a few times).
 func (w *Worker) getPlaylist(ctx context.Context, t heartbeater, u *url.URL) ([]byte, error) {
-	b := mts.Backoff{Base: w.cfg.RetryBase, Max: w.cfg.RetryMax}
+	b := retry.Backoff{Base: w.cfg.RetryBase, Max: w.cfg.RetryMax}
 	for n := 1; ; n++ {
 		body, err := w.getSmall(ctx, u.String(), w.cfg.PlaylistTimeout, maxPlaylistLen)
 		if err == nil || !transient(err) || n >= 3 || ctx.Err() != nil {
@@ -283,7 +284,7 @@ func (w *Worker) getPlaylist(ctx context.Context, t heartbeater, u *url.URL) ([]
 		if !inline {
 			return nil, err
 		}
-		if err := sleep(ctx, wait); err != nil {
+		if err := retry.Sleep(ctx, wait); err != nil {
 			return nil, err
 		}
 	}
@@ -306,7 +307,7 @@ func (w *Worker) getSmall(ctx context.Context, raw string, timeout time.Duration
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return nil, &StatusError{Code: resp.StatusCode, URL: redact(raw),
-			RetryAfter: mts.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
+			RetryAfter: retry.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {

@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/mtsfarm/mtsfarm/internal/mts"
+	"github.com/mtsfarm/mtsfarm/internal/retry"
 )
 
 // StatusError is an HTTP response that was not a success.
@@ -38,18 +38,8 @@ func transient(err error) bool {
 	if errors.As(err, &se) {
 		return se.Transient()
 	}
-	var pe *permanentError
-	return !errors.As(err, &pe)
+	return !retry.IsPermanent(err)
 }
-
-// permanentError marks an error no retry can fix (a bad response shape, a
-// local disk error).
-type permanentError struct{ err error }
-
-func (e *permanentError) Error() string { return e.err.Error() }
-func (e *permanentError) Unwrap() error { return e.err }
-
-func permanent(err error) error { return &permanentError{err} }
 
 // retryLaterError says the server asked to come back later than the fetcher
 // waits in place: the task is handed back with that delay.
@@ -63,25 +53,10 @@ func (e *retryLaterError) Error() string {
 }
 func (e *retryLaterError) Unwrap() error { return e.err }
 
-// sleep waits d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
 // retryWait is how long to wait before retry n after err: the server's
 // Retry-After when it gave one, else the backoff. When Retry-After exceeds
 // maxInline the task should be handed back instead (the second result).
-func retryWait(err error, n int, b mts.Backoff, maxInline time.Duration) (time.Duration, bool) {
+func retryWait(err error, n int, b retry.Backoff, maxInline time.Duration) (time.Duration, bool) {
 	var se *StatusError
 	if errors.As(err, &se) && se.RetryAfter > 0 {
 		if se.RetryAfter > maxInline {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/mtsfarm/mtsfarm/internal/bus"
 	"github.com/mtsfarm/mtsfarm/internal/mts"
+	"github.com/mtsfarm/mtsfarm/internal/retry"
 	"github.com/mtsfarm/mtsfarm/proto"
 	"github.com/rs/zerolog"
 )
@@ -74,7 +75,7 @@ func New(cfg Config, deps Deps) (*Worker, error) {
 	w := &Worker{
 		cfg: cfg, deps: deps, log: log, policy: policy, parser: parser, client: client, mts: mc,
 		hosts: newHostLimiter(cfg.PerHost),
-		dl: &downloader{client: client, userAgent: cfg.UserAgent, backoff: mts.Backoff{Base: cfg.RetryBase, Max: cfg.RetryMax},
+		dl: &downloader{client: client, userAgent: cfg.UserAgent, backoff: retry.Backoff{Base: cfg.RetryBase, Max: cfg.RetryMax},
 			maxFailures: cfg.NetFailures, maxInlineWait: cfg.MaxRetryAfter, stall: cfg.StallTimeout, log: log},
 		root:    filepath.Join(cfg.WorkDir, cfg.WorkerID),
 		current: map[string]int{}, cancels: bus.NewCancels(log),
@@ -215,7 +216,7 @@ func (w *Worker) handle(bctx context.Context, t *bus.Task, task proto.FetchTask)
 		return context.Cause(ctx)
 	}
 	if err != nil {
-		if t.Attempt() < w.cfg.MaxDeliveries {
+		if t.Attempt() < w.cfg.MaxDeliveries && !retry.IsPermanent(err) {
 			w.event(ctx, task, proto.EventError, fmt.Sprintf("fetch attempt %d failed, retrying: %v", t.Attempt(), err))
 			var rl *retryLaterError
 			if errors.As(err, &rl) {
@@ -274,7 +275,7 @@ func taskName(kind string) string {
 func (w *Worker) taskDir(task proto.FetchTask) (string, func(), error) {
 	dir, err := os.MkdirTemp(w.root, fmt.Sprintf("%s-%s-%d-", task.Job, task.Kind, task.Index))
 	if err != nil {
-		return "", nil, permanent(fmt.Errorf("creating a temp dir under %s: %w", w.root, err))
+		return "", nil, retry.Permanent(fmt.Errorf("creating a temp dir under %s: %w", w.root, err))
 	}
 	return dir, func() {
 		if err := os.RemoveAll(dir); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,6 +15,7 @@ import (
 	"github.com/mtsfarm/mtsfarm/internal/blob"
 	"github.com/mtsfarm/mtsfarm/internal/bus"
 	"github.com/mtsfarm/mtsfarm/internal/ffmpeg"
+	"github.com/mtsfarm/mtsfarm/internal/retry"
 	"github.com/mtsfarm/mtsfarm/proto"
 )
 
@@ -31,7 +31,7 @@ var (
 // worker pulls again at once, so a fixed delay would hand the unit to it at
 // the same point of its pull cycle every time, starving the other renderers.
 func handBackDelay() time.Duration {
-	return time.Second + rand.N(2*time.Second)
+	return retry.Between(time.Second, 3*time.Second)
 }
 
 // Worker is one renderer node: it takes render units from the renderers

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/mtsfarm/mtsfarm/internal/retry"
 	"github.com/mtsfarm/mtsfarm/proto"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -63,25 +63,16 @@ var (
 	ErrHung     = errors.New("no progress for a whole ack wait; the task is left to be redelivered")
 )
 
-type permanentError struct{ err error }
-
-func (e *permanentError) Error() string { return e.err.Error() }
-func (e *permanentError) Unwrap() error { return e.err }
-
 // Permanent marks err as a failure that retrying cannot fix (bad input, 403,
 // undecodable media): the message is terminated with err as the reason.
+// It is retry.Permanent, the one meaning of a permanent error.
 // Permanent(nil) is nil.
-func Permanent(err error) error {
-	if err == nil {
-		return nil
-	}
-	return &permanentError{err}
-}
+func Permanent(err error) error { return retry.Permanent(err) }
 
-// IsPermanent reports whether the worker terminates a task failing with err.
+// IsPermanent reports whether the worker terminates a task failing with err:
+// one marked permanent, or a message that failed validation.
 func IsPermanent(err error) bool {
-	var p *permanentError
-	return errors.As(err, &p) || errors.Is(err, proto.ErrInvalid)
+	return retry.IsPermanent(err) || errors.Is(err, proto.ErrInvalid)
 }
 
 type retryError struct {
@@ -216,7 +207,7 @@ func (r *run) slot(ctx context.Context) error {
 				return fmt.Errorf("pulling a message: %w", err)
 			}
 			r.log.Warn().Err(err).Msg("pulling a message failed; trying again")
-			sleep(ctx, pullErrorPause)
+			_ = retry.Sleep(ctx, pullErrorPause)
 			continue
 		}
 		for msg := range batch.Messages() {
@@ -231,19 +222,10 @@ func (r *run) slot(ctx context.Context) error {
 				return fmt.Errorf("pulling a message: %w", err)
 			}
 			r.log.Warn().Err(err).Msg("pulling a message failed; trying again")
-			sleep(ctx, pullErrorPause)
+			_ = retry.Sleep(ctx, pullErrorPause)
 		}
 	}
 	return nil
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }
 
 // process runs the handler on msg, heartbeats while it progresses, and
@@ -383,10 +365,5 @@ func (r *run) nak(msg jetstream.Msg, d time.Duration, log zerolog.Logger) {
 // backoff is the redelivery delay after the attempt-th failed delivery:
 // 2s doubling up to 60s, plus up to a quarter of jitter (never above 60s).
 func backoff(attempt int) time.Duration {
-	d := backoffMin
-	for i := 1; i < attempt && d < backoffMax; i++ {
-		d *= 2
-	}
-	d += rand.N(d/4 + 1)
-	return min(d, backoffMax)
+	return retry.Backoff{Base: backoffMin, Max: backoffMax, Up: 0.25}.Delay(attempt)
 }

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/mtsfarm/mtsfarm/internal/retry"
 )
 
 // BrowserUserAgent is the User-Agent of the flow request (spec §2.1): the
@@ -184,7 +186,7 @@ func (c *Client) FetchFlow(ctx context.Context, rec Recording, sessionCookie str
 		if ctx.Err() != nil {
 			return nil, nil, fmt.Errorf("fetching flow of %s: %w", rec.Redacted(), ctx.Err())
 		}
-		delay, asked := c.backoff(attempt), ""
+		delay, asked := retry.Backoff{Base: c.BaseDelay, Max: c.MaxDelay}.Delay(attempt), ""
 		if rt.after > 0 {
 			delay, asked = rt.after, fmt.Sprintf(" (the server asks to retry in %s)", rt.after)
 		}
@@ -204,11 +206,6 @@ func (c *Client) FetchFlow(ctx context.Context, rec Recording, sessionCookie str
 		}
 		waited += delay
 	}
-}
-
-// backoff is the delay before attempt+1.
-func (c *Client) backoff(attempt int) time.Duration {
-	return Backoff{Base: c.BaseDelay, Max: c.MaxDelay}.Delay(attempt)
 }
 
 // attempt makes one request. Failures worth retrying come back as
@@ -275,7 +272,7 @@ func (c *Client) attempt(ctx context.Context, rec Recording, u, cookie string) (
 	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
 		return nil, &retryable{
 			err:   fmt.Errorf("fetching flow of %s: HTTP %d%s", rec.Redacted(), resp.StatusCode, snippet(body)),
-			after: ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
+			after: retry.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
 		}
 	case resp.StatusCode < 200 || resp.StatusCode > 299:
 		return nil, fmt.Errorf("fetching flow of %s: unexpected HTTP %d%s", rec.Redacted(), resp.StatusCode, snippet(body))
