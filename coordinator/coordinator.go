@@ -104,6 +104,11 @@ func New(ctx context.Context, cfg Config, nc *nats.Conn, store blob.Store, ff *f
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("coordinator config: %w", err)
 	}
+	// Finalize scratch lives here: make it now, or refuse to start with the
+	// reason (a missing dir found only at finalize would fail every job).
+	if err := os.MkdirAll(cfg.WorkDir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating the coordinator's work dir %s (set --work-dir to a writable directory): %w", cfg.WorkDir, err)
+	}
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, err
@@ -195,7 +200,7 @@ func hostname() string {
 	return h
 }
 
-// recoverJobs advances every unfinished job once with recover set, so tasks
+// recoverJobs advances every unfinished job once with resume set, so tasks
 // a crashed coordinator meant to publish are published (the streams drop
 // the ones they already hold).
 func (c *Coordinator) recoverJobs(ctx context.Context) error {

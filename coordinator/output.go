@@ -53,45 +53,14 @@ func (c *Coordinator) handleFinalize(ctx context.Context, t *bus.Task) error {
 	defer os.RemoveAll(work)
 
 	fetch := &localFiles{store: c.store, dir: work, heartbeat: t.Progress}
-	in := finalize.Input{Duration: p.Duration, Title: j.Title, AudioRate: c.cfg.Encoding.AudioRate,
-		AudioChannels: c.cfg.Encoding.AudioChannels, AudioBitrate: c.cfg.AudioBitrate, FPS: p.FPS,
-		WorkDir: work, Output: filepath.Join(work, "output.mp4")}
-	for _, u := range j.Units {
-		v, err := fetch.local(ctx, u.VideoKey)
-		if err != nil {
-			return c.finalizeFailed(ctx, j.ID, err)
-		}
-		a, err := fetch.local(ctx, u.AudioKey)
-		if err != nil {
-			return c.finalizeFailed(ctx, j.ID, err)
-		}
-		in.Units = append(in.Units, finalize.UnitFiles{Video: v, Audio: a})
+	in, err := c.finalizeInput(ctx, j, p, fetch)
+	if errors.Is(err, blob.ErrNotFound) {
+		return c.finalizeFailed(ctx, j.ID, err) // a unit or track is gone: rendering again is a retry
 	}
-	byURL := chunkByURL(j)
-	urls := sessionURLs(p)
-	for _, tr := range p.AudioTracks {
-		ch := byURL[urls[tr.Session]]
-		if ch == nil || ch.State != proto.TaskDone {
-			continue
-		}
-		path, err := fetch.local(ctx, ch.Key)
-		if err != nil {
-			return c.finalizeFailed(ctx, j.ID, err)
-		}
-		in.Tracks = append(in.Tracks, finalize.AudioTrackFile{Path: path, Start: tr.Start, Offset: tr.Offset, Duration: tr.Duration})
+	if err != nil {
+		return err // the store did not answer: retried with backoff, the job is not failed
 	}
-	if len(p.Slides) > 0 && p.Slides[0].Start >= 1 {
-		// MP4 chapters run back to back from 0: name the part before the
-		// first slide, so "Slide 1" starts where the slide does.
-		in.Chapters = append(in.Chapters, finalize.Chapter{Start: 0, End: p.Slides[0].Start, Title: "Start"})
-	}
-	for _, s := range p.Slides {
-		title := fmt.Sprintf("Slide %d", s.Number)
-		if s.Number == 0 {
-			title = "Slide"
-		}
-		in.Chapters = append(in.Chapters, finalize.Chapter{Start: s.Start, End: s.End, Title: title})
-	}
+	in.WorkDir, in.Output = work, filepath.Join(work, "output.mp4")
 	var lastEvent time.Time
 	res, err := finalize.Run(ctx, c.ff, in, func(stage string, frac float64) {
 		t.Progress()
@@ -135,6 +104,57 @@ func (c *Coordinator) handleFinalize(ctx context.Context, t *bus.Task) error {
 	log.Info().Err(err).Str("object_key", key).Int64("bytes", info.Size).Int("tracks", res.Mixed).
 		Dur("took", c.now().Sub(started)).Msg("job finalized")
 	return err
+}
+
+// finalizeInput gathers what finalize reads: every unit's video and audio
+// and every stored audio-only track as local files, and the chapters.
+func (c *Coordinator) finalizeInput(ctx context.Context, j *proto.Job, p *proto.Plan, fetch *localFiles) (finalize.Input, error) {
+	in := finalize.Input{Duration: p.Duration, Title: j.Title, AudioRate: c.cfg.Encoding.AudioRate,
+		AudioChannels: c.cfg.Encoding.AudioChannels, AudioBitrate: c.cfg.AudioBitrate, FPS: p.FPS}
+	for _, u := range j.Units {
+		v, err := fetch.local(ctx, u.VideoKey)
+		if err != nil {
+			return in, err
+		}
+		a, err := fetch.local(ctx, u.AudioKey)
+		if err != nil {
+			return in, err
+		}
+		in.Units = append(in.Units, finalize.UnitFiles{Video: v, Audio: a})
+	}
+	byURL := chunkByURL(j)
+	urls := sessionURLs(p)
+	for _, tr := range p.AudioTracks {
+		ch := byURL[urls[tr.Session]]
+		if ch == nil || ch.State != proto.TaskDone {
+			continue
+		}
+		path, err := fetch.local(ctx, ch.Key)
+		if err != nil {
+			return in, err
+		}
+		in.Tracks = append(in.Tracks, finalize.AudioTrackFile{Path: path, Start: tr.Start, Offset: tr.Offset, Duration: tr.Duration})
+	}
+	in.Chapters = chapters(p.Slides)
+	return in, nil
+}
+
+// chapters names the output's chapters by slide.
+func chapters(slides []proto.PlanSlide) []finalize.Chapter {
+	var out []finalize.Chapter
+	if len(slides) > 0 && slides[0].Start >= 1 {
+		// MP4 chapters run back to back from 0: name the part before the
+		// first slide, so "Slide 1" starts where the slide does.
+		out = append(out, finalize.Chapter{Start: 0, End: slides[0].Start, Title: "Start"})
+	}
+	for _, s := range slides {
+		title := fmt.Sprintf("Slide %d", s.Number)
+		if s.Number == 0 {
+			title = "Slide"
+		}
+		out = append(out, finalize.Chapter{Start: s.Start, End: s.End, Title: title})
+	}
+	return out
 }
 
 // finalizeFailed fails the job with a reason and terminates the task.

@@ -95,7 +95,7 @@ func (c *Coordinator) onUnit(ctx context.Context, r proto.UnitResult) error {
 // with compare-and-set. Publishing happens before the write: if the write
 // loses a race or the process dies, the next attempt publishes the same
 // message ids, which the streams deduplicate.
-func (c *Coordinator) advance(ctx context.Context, id string, change func(*proto.Job) (bool, error), recover bool) (*proto.Job, error) {
+func (c *Coordinator) advance(ctx context.Context, id string, change func(*proto.Job) (bool, error), resume bool) (*proto.Job, error) {
 	var before proto.JobState
 	var warnings int
 	j, err := c.jobs.update(ctx, id, func(j *proto.Job) error {
@@ -117,7 +117,7 @@ func (c *Coordinator) advance(ctx context.Context, id string, change func(*proto
 			}
 		}
 		stateBefore := j.State
-		out, err := reconcile(j, p, dispatchConfig{Encoding: c.cfg.Encoding}, recover)
+		out, err := reconcile(j, p, dispatchConfig{Encoding: c.cfg.Encoding}, resume)
 		if err != nil {
 			fail(j, fmt.Sprintf("planning job %s: %v", j.ID, err), c.now().UTC())
 			changed = true

@@ -3,6 +3,8 @@ package coordinator
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -300,5 +302,33 @@ func TestCancelPurgesAndAnnounces(t *testing.T) {
 	}
 	if n := h.pending(proto.StreamFetch); n != 1 {
 		t.Fatalf("retry published %d fetch tasks, want the resolve", n)
+	}
+}
+
+// TestNewMakesWorkDir: a work dir that does not exist yet is made at start;
+// one that cannot be made refuses the start with the reason, instead of
+// failing every finalize later.
+func TestNewMakesWorkDir(t *testing.T) {
+	_, nc, _ := bustest.Start(t)
+	store, err := blob.NewLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.WorkerID, cfg.Log = "coord-test", bustest.Logger(t)
+	cfg.WorkDir = filepath.Join(t.TempDir(), "not", "yet")
+	if _, err := New(context.Background(), cfg, nc, store, ffmpeg.New(cfg.Log)); err != nil {
+		t.Fatalf("New with a missing work dir: %v", err)
+	}
+	if fi, err := os.Stat(cfg.WorkDir); err != nil || !fi.IsDir() {
+		t.Fatalf("work dir not made: %v", err)
+	}
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg.WorkDir = filepath.Join(file, "sub")
+	if _, err := New(context.Background(), cfg, nc, store, ffmpeg.New(cfg.Log)); err == nil || !strings.Contains(err.Error(), "--work-dir") {
+		t.Fatalf("New with an impossible work dir: %v, want a refusal naming --work-dir", err)
 	}
 }

@@ -263,10 +263,10 @@ func excludedWorkers(j *proto.Job) []string {
 
 // reconcile decides what to publish for a job given its current plan (nil
 // before the flow is resolved) and updates the record's task and job states
-// to match. Tasks move pending → queued when published. With recover set
+// to match. Tasks move pending → queued when published. With resume set
 // (a coordinator starting up), queued tasks are published again too: their
 // message ids are the same, so the streams drop the ones they already hold.
-func reconcile(j *proto.Job, p *proto.Plan, cfg dispatchConfig, recover bool) (outbox, error) {
+func reconcile(j *proto.Job, p *proto.Plan, cfg dispatchConfig, resume bool) (outbox, error) {
 	var out outbox
 	switch j.State {
 	case proto.StateDone, proto.StateFailed, proto.StateCanceled:
@@ -286,7 +286,7 @@ func reconcile(j *proto.Job, p *proto.Plan, cfg dispatchConfig, recover bool) (o
 			continue
 		}
 		allFetched = false
-		if c.State == proto.TaskPending || recover {
+		if c.State == proto.TaskPending || resume {
 			c.State = proto.TaskQueued
 			out.fetch = append(out.fetch, proto.FetchTask{Type: proto.TypeFetchTask, Job: j.ID, Kind: c.Kind,
 				Index: c.Index, Generation: j.Generation, URL: c.URL, Key: c.Key, Session: c.Session})
@@ -303,7 +303,7 @@ func reconcile(j *proto.Job, p *proto.Plan, cfg dispatchConfig, recover bool) (o
 		if u.State == proto.TaskFailed || !geometry || i >= len(p.Units) || !unitReady(j, p, p.Units[i]) {
 			continue
 		}
-		if u.State != proto.TaskPending && !recover {
+		if u.State != proto.TaskPending && !resume {
 			continue
 		}
 		ru, err := renderUnit(j, p, i, cfg)
@@ -317,7 +317,7 @@ func reconcile(j *proto.Job, p *proto.Plan, cfg dispatchConfig, recover bool) (o
 	}
 	switch {
 	case allDone && len(j.Units) > 0:
-		if j.State != proto.StateFinalizing || recover {
+		if j.State != proto.StateFinalizing || resume {
 			out.finalize = &proto.FinalizeTask{Type: proto.TypeFinalizeTask, Job: j.ID, Generation: j.Generation}
 		}
 		j.State = proto.StateFinalizing

@@ -117,15 +117,8 @@ func Plan(flow *mts.Flow, opts Options) (*proto.Plan, error) {
 		return nil, fmt.Errorf("planning %q: %w", flow.Name, err)
 	}
 	duration := round6(flow.Duration)
-	switch {
-	case math.IsNaN(duration) || duration <= 0:
-		return nil, fmt.Errorf("planning %q: %w: the flow's duration is %g; a recording needs a positive duration (is the recording still processing?)",
-			flow.Name, ErrNoDuration, flow.Duration)
-	case duration > MaxPlanDuration:
-		return nil, fmt.Errorf("planning %q: %w: the duration %g s is over the %d s (7 day) limit", flow.Name, mts.ErrBadFlow, duration, MaxPlanDuration)
-	case duration/o.UnitSeconds > MaxUnits:
-		return nil, fmt.Errorf("planning %q: %w: %g s in units of %g s makes more than %d units; give a longer unit", flow.Name, ErrBadOptions,
-			duration, o.UnitSeconds, MaxUnits)
+	if err := checkDuration(flow, duration, o); err != nil {
+		return nil, err
 	}
 
 	w := &warnings{}
@@ -172,15 +165,7 @@ func Plan(flow *mts.Flow, opts Options) (*proto.Plan, error) {
 		}
 	}
 	units := cutUnits(buildSpans(shown, slides, duration), shown, refs, duration, o.UnitSeconds)
-	displayed := map[string]bool{}
-	for _, u := range units {
-		for _, w := range u.Windows {
-			for _, id := range append(append([]string{w.Main, w.Pip}, w.Column...), w.Grid...) {
-				displayed[id] = true
-			}
-		}
-	}
-	width, height, known := geometry(shown, displayed, len(slides) > 0, &o)
+	width, height, known := geometry(shown, displayed(units), len(slides) > 0, &o)
 	if o.Width > 0 && o.Height > 0 {
 		width, height, known = o.Width, o.Height, true
 	}
@@ -211,4 +196,33 @@ func Plan(flow *mts.Flow, opts Options) (*proto.Plan, error) {
 		return nil, fmt.Errorf("planning %q: the plan is inconsistent (a planner bug, please report it with the flow): %w", flow.Name, err)
 	}
 	return p, nil
+}
+
+// checkDuration refuses a recording without a positive duration, one over
+// the 7-day limit, or one that makes too many units.
+func checkDuration(flow *mts.Flow, duration float64, o Options) error {
+	switch {
+	case math.IsNaN(duration) || duration <= 0:
+		return fmt.Errorf("planning %q: %w: the flow's duration is %g; a recording needs a positive duration (is the recording still processing?)",
+			flow.Name, ErrNoDuration, flow.Duration)
+	case duration > MaxPlanDuration:
+		return fmt.Errorf("planning %q: %w: the duration %g s is over the %d s (7 day) limit", flow.Name, mts.ErrBadFlow, duration, MaxPlanDuration)
+	case duration/o.UnitSeconds > MaxUnits:
+		return fmt.Errorf("planning %q: %w: %g s in units of %g s makes more than %d units; give a longer unit", flow.Name, ErrBadOptions,
+			duration, o.UnitSeconds, MaxUnits)
+	}
+	return nil
+}
+
+// displayed lists the sessions some window of the units shows.
+func displayed(units []proto.PlanUnit) map[string]bool {
+	out := map[string]bool{}
+	for _, u := range units {
+		for _, w := range u.Windows {
+			for _, id := range append(append([]string{w.Main, w.Pip}, w.Column...), w.Grid...) {
+				out[id] = true
+			}
+		}
+	}
+	return out
 }
