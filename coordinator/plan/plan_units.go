@@ -78,27 +78,7 @@ func sameWindow(a, b proto.PlanWindow) bool {
 // (the first into the one after) and merges neighbours that show the same
 // sessions and slide.
 func absorbWindows(in []proto.PlanWindow) []proto.PlanWindow {
-	var out []proto.PlanWindow
-	for _, w := range in {
-		if n := len(out); n > 0 && w.End-w.Start < MinWindow-eps {
-			out[n-1].End = w.End
-			continue
-		}
-		out = append(out, w)
-	}
-	if len(out) > 1 && out[0].End-out[0].Start < MinWindow-eps {
-		out[1].Start = out[0].Start
-		out = out[1:]
-	}
-	merged := out[:0]
-	for _, w := range out {
-		if n := len(merged); n > 0 && sameWindow(merged[n-1], w) {
-			merged[n-1].End = w.End
-			continue
-		}
-		merged = append(merged, w)
-	}
-	return merged
+	return absorb(in, func(w *proto.PlanWindow) (*float64, *float64) { return &w.Start, &w.End }, sameWindow)
 }
 
 // used lists the ids a window shows or plays.

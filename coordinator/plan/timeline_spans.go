@@ -102,25 +102,40 @@ func buildSpans(shown []*session, slides []slideSpan, duration float64) []span {
 // the same key. A window's sessions are active over at least the part of it
 // that was not absorbed.
 func absorbShort(in []span) []span {
-	var out []span
-	for _, s := range in {
-		if n := len(out); n > 0 && s.end-s.start < MinWindow-eps {
-			out[n-1].end = s.end
+	return absorb(in, func(s *span) (*float64, *float64) { return &s.start, &s.end }, span.sameKey)
+}
+
+// absorb is the rule of absorbShort and absorbWindows, on any interval type:
+// an interval shorter than MinWindow joins the one before it (the first joins
+// the one after), then neighbours that same calls equal merge. bounds gives
+// an interval's start and end to read and move.
+func absorb[T any](in []T, bounds func(*T) (start, end *float64), same func(a, b T) bool) []T {
+	short := func(t *T) bool { s, e := bounds(t); return *e-*s < MinWindow-eps }
+	var out []T
+	for _, t := range in {
+		if n := len(out); n > 0 && short(&t) {
+			_, end := bounds(&out[n-1])
+			_, e := bounds(&t)
+			*end = *e
 			continue
 		}
-		out = append(out, s)
+		out = append(out, t)
 	}
-	if len(out) > 1 && out[0].end-out[0].start < MinWindow-eps {
-		out[1].start = out[0].start
+	if len(out) > 1 && short(&out[0]) {
+		start, _ := bounds(&out[1])
+		s, _ := bounds(&out[0])
+		*start = *s
 		out = out[1:]
 	}
 	merged := out[:0]
-	for _, s := range out {
-		if n := len(merged); n > 0 && merged[n-1].sameKey(s) {
-			merged[n-1].end = s.end
+	for _, t := range out {
+		if n := len(merged); n > 0 && same(merged[n-1], t) {
+			_, end := bounds(&merged[n-1])
+			_, e := bounds(&t)
+			*end = *e
 			continue
 		}
-		merged = append(merged, s)
+		merged = append(merged, t)
 	}
 	return merged
 }
