@@ -81,6 +81,7 @@ func TestWorkerShutdownHandsTaskToAnotherWorker(t *testing.T) {
 		t.Errorf("worker b saw attempt %d, want 2", got)
 	}
 	bustest.WaitFor(t, 5*time.Second, "the ack to land", func() bool { return bustest.StreamMsgs(t, js, proto.StreamFetch) == 0 })
+	bustest.WaitFor(t, 5*time.Second, "the test to see the ack", func() bool { return acks.count("+ACK") >= 1 })
 	time.Sleep(100 * time.Millisecond) // let a stray ack from worker a show up, if there were one
 	if n, naks := acks.count("+ACK"), acks.count("-NAK"); n != 1 || naks != 1 {
 		t.Errorf("acks %q: %d +ACK and %d -NAK, want exactly one of each", acks.all(), n, naks)
@@ -150,6 +151,11 @@ func TestWorkerHeartbeatsOnlyWhileProgressing(t *testing.T) {
 		t.Fatalf("tasks did not finish; attempts %v", attempts)
 	}
 	bustest.WaitFor(t, 5*time.Second, "both acks to land", func() bool { return bustest.StreamMsgs(t, js, proto.StreamFetch) == 0 })
+	// The stream empties when the server has taken both acks; the test's own
+	// subscription sees its copies a moment later, on another goroutine.
+	// Counting them before they arrive was this test's flake ("1 acks, want
+	// 2" in about half the runs without -race): the worker was right.
+	bustest.WaitFor(t, 5*time.Second, "the test to see both acks", func() bool { return acks.count("+ACK") >= 2 })
 
 	mu.Lock()
 	defer mu.Unlock()
@@ -310,6 +316,7 @@ func TestWorkerSettlesByErrorClass(t *testing.T) {
 		delays[1] < 2*time.Second || delays[2] > 2500*time.Millisecond {
 		t.Errorf("nak delays %v, want %s and two within the first backoff 2s..2.5s", delays, retryDelay)
 	}
+	bustest.WaitFor(t, 5*time.Second, "the test to see the acks", func() bool { return acks.count("+ACK") >= 3 })
 	if n := acks.count("+ACK"); n != 3 {
 		t.Errorf("%d acks, want 3", n)
 	}
