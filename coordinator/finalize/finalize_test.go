@@ -14,10 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mtsfarm/mtsfarm/internal/ffmpeg"
 	"github.com/mtsfarm/mtsfarm/internal/mts/mtstest"
 )
 
-// progressLog records Finalize's progress calls.
+// progressLog records Run's progress calls.
 type progressLog struct {
 	mu    sync.Mutex
 	calls []string
@@ -85,61 +86,9 @@ func TestFinalizeTracks(t *testing.T) {
 	in.Title = "Finalize test — «quotes» & ; = #"
 	in.Chapters = []Chapter{{0, 2, "Intro"}, {2, 4, "Slide = two"}, {4, 5, "Конец"}}
 
-	// Track i: 0.3 s of silence, then 1.2 s of tone; the job hears 0.8 s of
-	// it from Offset 0.3, at Start 0.2·i. A wrong offset or a missing -t
-	// shows as tone where there should be none.
-	type trackInfo struct {
-		freq  float64
-		start float64
-		gain  float64 // expected output level over the source level
-		src   float64 // source level
-	}
-	var infos []trackInfo
-	for i := 0; i < 20; i++ {
-		freq := 800 + 100*i
-		var path string
-		gain := 1.0
-		switch i % 4 {
-		case 0:
-			path = filepath.Join(dir, fmt.Sprintf("t%02d.m4a", i))
-			toneFile(t, r, path, freq, 0.3, 1.2, 44100, 2, "-c:a", "aac")
-		case 1: // mono: upmixed to both channels at its own level (as the renderer does)
-			path = filepath.Join(dir, fmt.Sprintf("t%02d.flac", i))
-			toneFile(t, r, path, freq, 0.3, 1.2, 48000, 1, "-c:a", "flac")
-		case 2:
-			path = filepath.Join(dir, fmt.Sprintf("t%02d.mp3", i))
-			toneFile(t, r, path, freq, 0.3, 1.2, 44100, 2, "-c:a", "libmp3lame", "-b:a", "128k")
-		case 3:
-			path = filepath.Join(dir, fmt.Sprintf("t%02d.wav", i))
-			toneFile(t, r, path, freq, 0.3, 1.2, 32000, 2, "-c:a", "pcm_s16le")
-		}
-		start := 0.2 * float64(i)
-		in.Tracks = append(in.Tracks, AudioTrackFile{Path: path, Start: start, Offset: 0.3, Duration: 0.8})
-		src := decodePCM(t, r, path).tone(float64(freq), 0.45, 0.9)
-		if src < 0.05 {
-			t.Fatalf("track %d source level %v: test media broken", i, src)
-		}
-		infos = append(infos, trackInfo{float64(freq), start, gain, src})
-	}
-	// Track 20: not media at all (fails its probe). Track 21: a WAV of an
-	// unknown codec: it probes, but ffmpeg cannot decode it, so its batch
-	// fails and is split until the track is alone. Track 22: a FLAC whose
-	// second half is garbage: ffmpeg decodes what it can and the batch
-	// succeeds.
-	garbage := filepath.Join(dir, "garbage.m4a")
-	os.WriteFile(garbage, []byte(strings.Repeat("not audio ", 500)), 0o644)
-	unknown := filepath.Join(dir, "unknown.wav")
-	writeUnknownWAV(t, unknown, 48000, 2, 2)
-	corrupt := filepath.Join(dir, "corrupt.flac")
-	toneFile(t, r, corrupt, 3500, 0, 2, 48000, 2, "-c:a", "flac")
-	data, _ := os.ReadFile(corrupt)
-	rng := rand.New(rand.NewPCG(1, 2))
-	for i := len(data) / 2; i < len(data); i++ {
-		data[i] = byte(rng.Uint32())
-	}
-	os.WriteFile(corrupt, data, 0o644)
-	in.Tracks = append(in.Tracks, AudioTrackFile{Path: garbage, Start: 1}, AudioTrackFile{Path: unknown, Start: 0.5},
-		AudioTrackFile{Path: corrupt, Start: 0.5})
+	good, infos := toneTracks(t, r, dir)
+	in.Tracks = append(in.Tracks, good...)
+	in.Tracks = append(in.Tracks, brokenTracks(t, r, dir)...)
 
 	var prog progressLog
 	res, err := Run(context.Background(), r, in, prog.fn)
@@ -163,8 +112,83 @@ func TestFinalizeTracks(t *testing.T) {
 		t.Errorf("output directory holds %d entries, want only the output", len(entries))
 	}
 
-	// The file: decodes cleanly, exact lengths, AAC once, title, chapters,
-	// faststart.
+	checkTracksOutput(t, r, in, res)
+	checkTracksSound(t, r, in, units, infos)
+}
+
+// trackInfo is what TestFinalizeTracks expects of one tone track.
+type trackInfo struct {
+	freq  float64
+	start float64
+	gain  float64 // expected output level over the source level
+	src   float64 // source level
+}
+
+// toneTracks makes 20 tracks of assorted formats. Track i: 0.3 s of
+// silence, then 1.2 s of tone; the job hears 0.8 s of it from Offset 0.3,
+// at Start 0.2·i. A wrong offset or a missing -t
+// shows as tone where there should be none.
+func toneTracks(t *testing.T, r *ffmpeg.Runner, dir string) ([]AudioTrackFile, []trackInfo) {
+	t.Helper()
+	var tracks []AudioTrackFile
+	var infos []trackInfo
+	for i := 0; i < 20; i++ {
+		freq := 800 + 100*i
+		var path string
+		gain := 1.0
+		switch i % 4 {
+		case 0:
+			path = filepath.Join(dir, fmt.Sprintf("t%02d.m4a", i))
+			toneFile(t, r, path, freq, 0.3, 1.2, 44100, 2, "-c:a", "aac")
+		case 1: // mono: upmixed to both channels at its own level (as the renderer does)
+			path = filepath.Join(dir, fmt.Sprintf("t%02d.flac", i))
+			toneFile(t, r, path, freq, 0.3, 1.2, 48000, 1, "-c:a", "flac")
+		case 2:
+			path = filepath.Join(dir, fmt.Sprintf("t%02d.mp3", i))
+			toneFile(t, r, path, freq, 0.3, 1.2, 44100, 2, "-c:a", "libmp3lame", "-b:a", "128k")
+		case 3:
+			path = filepath.Join(dir, fmt.Sprintf("t%02d.wav", i))
+			toneFile(t, r, path, freq, 0.3, 1.2, 32000, 2, "-c:a", "pcm_s16le")
+		}
+		start := 0.2 * float64(i)
+		tracks = append(tracks, AudioTrackFile{Path: path, Start: start, Offset: 0.3, Duration: 0.8})
+		src := decodePCM(t, r, path).tone(float64(freq), 0.45, 0.9)
+		if src < 0.05 {
+			t.Fatalf("track %d source level %v: test media broken", i, src)
+		}
+		infos = append(infos, trackInfo{float64(freq), start, gain, src})
+	}
+	return tracks, infos
+}
+
+// brokenTracks makes tracks 20 to 22. Track 20: not media at all (fails its
+// probe). Track 21: a WAV of an
+// unknown codec: it probes, but ffmpeg cannot decode it, so its batch
+// fails and is split until the track is alone. Track 22: a FLAC whose
+// second half is garbage: ffmpeg decodes what it can and the batch
+// succeeds.
+func brokenTracks(t *testing.T, r *ffmpeg.Runner, dir string) []AudioTrackFile {
+	t.Helper()
+	garbage := filepath.Join(dir, "garbage.m4a")
+	os.WriteFile(garbage, []byte(strings.Repeat("not audio ", 500)), 0o644)
+	unknown := filepath.Join(dir, "unknown.wav")
+	writeUnknownWAV(t, unknown, 48000, 2, 2)
+	corrupt := filepath.Join(dir, "corrupt.flac")
+	toneFile(t, r, corrupt, 3500, 0, 2, 48000, 2, "-c:a", "flac")
+	data, _ := os.ReadFile(corrupt)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := len(data) / 2; i < len(data); i++ {
+		data[i] = byte(rng.Uint32())
+	}
+	os.WriteFile(corrupt, data, 0o644)
+	return []AudioTrackFile{{Path: garbage, Start: 1}, {Path: unknown, Start: 0.5}, {Path: corrupt, Start: 0.5}}
+}
+
+// checkTracksOutput checks TestFinalizeTracks' file: it decodes cleanly, has
+// exact lengths, AAC once, title, chapters, faststart and the units'
+// pictures in order.
+func checkTracksOutput(t *testing.T, r *ffmpeg.Runner, in Input, res Result) {
+	t.Helper()
 	if err := r.DecodeCheck(context.Background(), in.Output); err != nil {
 		t.Errorf("decode: %v", err)
 	}
@@ -208,7 +232,12 @@ func TestFinalizeTracks(t *testing.T) {
 	if px := pixel(t, r, in.Output, 4); px[2] < 200 || px[0] > 60 {
 		t.Errorf("pixel at 4 s = %v, want blue (unit 1)", px)
 	}
+}
 
+// checkTracksSound checks TestFinalizeTracks' sound: the unit tones once
+// each and every tone track at its start, at full level, nowhere else.
+func checkTracksSound(t *testing.T, r *ffmpeg.Runner, in Input, units []UnitFiles, infos []trackInfo) {
+	t.Helper()
 	// Sound: the unit tones once each, at their own level, in their own unit.
 	out := decodePCM(t, r, in.Output)
 	if !within(out.seconds(), 5, 0.04) {

@@ -45,6 +45,23 @@ func checkInvariants(t testing.TB, flow *mts.Flow, opts Options, p *proto.Plan) 
 		fail("geometry %dx%d with slides", p.Width, p.Height)
 	}
 
+	sessions := checkSessions(p, &o, fail)
+	slideByID := checkSlides(p, sessions, fail)
+
+	heardInWindows := map[string]bool{}
+	at := 0.0
+	for ui, u := range p.Units {
+		at = checkUnit(t, p, &o, ui, u, at, sessions, slideByID, heardInWindows, fail)
+	}
+	if math.Abs(at-p.Duration) > tol {
+		fail("windows end at %g, plan is %g", at, p.Duration)
+	}
+	checkAudioTracks(p, sessions, heardInWindows, fail)
+}
+
+// checkSessions checks the plan's sessions: unique, inside the recording, in
+// start order, kinds matching streams, never past the end of a probed file.
+func checkSessions(p *proto.Plan, o *Options, fail func(string, ...any)) map[string]proto.PlanSession {
 	sessions := map[string]proto.PlanSession{}
 	for i, s := range p.Sessions {
 		if _, dup := sessions[s.ID]; dup {
@@ -66,6 +83,12 @@ func checkInvariants(t testing.TB, flow *mts.Flow, opts Options, p *proto.Plan) 
 			}
 		}
 	}
+	return sessions
+}
+
+// checkSlides checks the plan's slides: inside the recording, in order, one
+// url per id, no id shared with a session.
+func checkSlides(p *proto.Plan, sessions map[string]proto.PlanSession, fail func(string, ...any)) map[string]proto.PlanSlide {
 	slideByID := map[string]proto.PlanSlide{}
 	for i, sl := range p.Slides {
 		if sl.Start < 0 || sl.End > p.Duration+tol || sl.End <= sl.Start || (i > 0 && sl.Start < p.Slides[i-1].End-tol) {
@@ -79,80 +102,87 @@ func checkInvariants(t testing.TB, flow *mts.Flow, opts Options, p *proto.Plan) 
 		}
 		slideByID[sl.ID] = sl
 	}
+	return slideByID
+}
 
-	heardInWindows := map[string]bool{}
-	at := 0.0
-	for ui, u := range p.Units {
-		wantStart := float64(ui) * p.UnitSeconds
-		if math.Abs(u.Start-wantStart) > tol {
-			fail("unit %d starts at %g, want %g", ui, u.Start, wantStart)
+// checkUnit checks unit ui: its cut, its windows tiling on from at (each by
+// checkWindow), its slides and its inputs against what the windows use. It
+// returns where its windows end and marks what they hear in heardInWindows.
+func checkUnit(t testing.TB, p *proto.Plan, o *Options, ui int, u proto.PlanUnit, at float64, sessions map[string]proto.PlanSession,
+	slideByID map[string]proto.PlanSlide, heardInWindows map[string]bool, fail func(string, ...any)) float64 {
+	t.Helper()
+	wantStart := float64(ui) * p.UnitSeconds
+	if math.Abs(u.Start-wantStart) > tol {
+		fail("unit %d starts at %g, want %g", ui, u.Start, wantStart)
+	}
+	if ui < len(p.Units)-1 && math.Abs(u.End-u.Start-p.UnitSeconds) > tol {
+		fail("unit %d is %g s long, want %g", ui, u.End-u.Start, p.UnitSeconds)
+	}
+	if ui == len(p.Units)-1 && (u.End-u.Start > p.UnitSeconds+tol || math.Abs(u.End-p.Duration) > tol) {
+		fail("last unit %g..%g", u.Start, u.End)
+	}
+	used := map[string][2]float64{}
+	var slidesUsed []string
+	for wi, w := range u.Windows {
+		if math.Abs(w.Start-at) > tol || w.End <= w.Start {
+			fail("unit %d window %d spans %g..%g after %g", ui, wi, w.Start, w.End, at)
 		}
-		if ui < len(p.Units)-1 && math.Abs(u.End-u.Start-p.UnitSeconds) > tol {
-			fail("unit %d is %g s long, want %g", ui, u.End-u.Start, p.UnitSeconds)
+		at = w.End
+		if w.End-w.Start < MinWindow-tol && len(u.Windows) > 1 {
+			fail("unit %d window %d is %g s long", ui, wi, w.End-w.Start)
 		}
-		if ui == len(p.Units)-1 && (u.End-u.Start > p.UnitSeconds+tol || math.Abs(u.End-p.Duration) > tol) {
-			fail("last unit %g..%g", u.Start, u.End)
+		checkWindow(t, p, w, sessions, slideByID, fail)
+		for _, id := range w.Audio {
+			heardInWindows[id] = true
 		}
-		used := map[string][2]float64{}
-		var slidesUsed []string
-		for wi, w := range u.Windows {
-			if math.Abs(w.Start-at) > tol || w.End <= w.Start {
-				fail("unit %d window %d spans %g..%g after %g", ui, wi, w.Start, w.End, at)
+		for _, id := range usedIDs(w) {
+			s := sessions[id]
+			a, e := math.Max(w.Start, s.Start), math.Min(w.End, s.End)
+			if e <= a {
+				continue
 			}
-			at = w.End
-			if w.End-w.Start < MinWindow-tol && len(u.Windows) > 1 {
-				fail("unit %d window %d is %g s long", ui, wi, w.End-w.Start)
-			}
-			checkWindow(t, p, w, sessions, slideByID, fail)
-			for _, id := range w.Audio {
-				heardInWindows[id] = true
-			}
-			for _, id := range usedIDs(w) {
-				s := sessions[id]
-				a, e := math.Max(w.Start, s.Start), math.Min(w.End, s.End)
-				if e <= a {
-					continue
-				}
-				if r, ok := used[id]; ok {
-					used[id] = [2]float64{math.Min(r[0], a), math.Max(r[1], e)}
-				} else {
-					used[id] = [2]float64{a, e}
-				}
-			}
-			if w.SlideID != "" && !slices.Contains(slidesUsed, w.SlideID) {
-				slidesUsed = append(slidesUsed, w.SlideID)
+			if r, ok := used[id]; ok {
+				used[id] = [2]float64{math.Min(r[0], a), math.Max(r[1], e)}
+			} else {
+				used[id] = [2]float64{a, e}
 			}
 		}
-		if !slices.Equal(slidesUsed, u.Slides) {
-			fail("unit %d slides %v, windows show %v", ui, u.Slides, slidesUsed)
-		}
-		if len(u.Inputs) != len(used) {
-			fail("unit %d has %d inputs, its windows use %d sessions", ui, len(u.Inputs), len(used))
-		}
-		for _, in := range u.Inputs {
-			r, ok := used[in.Session]
-			if !ok {
-				fail("unit %d input %s is not used", ui, in.Session)
-			}
-			s := sessions[in.Session]
-			if math.Abs(in.At-r[0]) > tol || math.Abs(in.At+in.Duration-r[1]) > tol {
-				fail("unit %d input %s covers %g+%g, windows use %v", ui, in.Session, in.At, in.Duration, r)
-			}
-			if in.Offset < 0 || in.Duration <= 0 || in.At < u.Start-tol || in.At+in.Duration > u.End+tol ||
-				in.At < s.Start-tol || in.At+in.Duration > s.End+tol {
-				fail("unit %d input %+v outside session %g..%g", ui, in, s.Start, s.End)
-			}
-			if want := s.Offset + in.At - s.Start; math.Abs(in.Offset-want) > tol {
-				fail("unit %d input %s offset %g, want %g", ui, in.Session, in.Offset, want)
-			}
-			if pr, ok := o.Probes[in.Session]; ok && pr.Validate() == nil && in.Offset+in.Duration > pr.Duration+tol {
-				fail("unit %d input %s reads %g..%g of a %g s file", ui, in.Session, in.Offset, in.Offset+in.Duration, pr.Duration)
-			}
+		if w.SlideID != "" && !slices.Contains(slidesUsed, w.SlideID) {
+			slidesUsed = append(slidesUsed, w.SlideID)
 		}
 	}
-	if math.Abs(at-p.Duration) > tol {
-		fail("windows end at %g, plan is %g", at, p.Duration)
+	if !slices.Equal(slidesUsed, u.Slides) {
+		fail("unit %d slides %v, windows show %v", ui, u.Slides, slidesUsed)
 	}
+	if len(u.Inputs) != len(used) {
+		fail("unit %d has %d inputs, its windows use %d sessions", ui, len(u.Inputs), len(used))
+	}
+	for _, in := range u.Inputs {
+		r, ok := used[in.Session]
+		if !ok {
+			fail("unit %d input %s is not used", ui, in.Session)
+		}
+		s := sessions[in.Session]
+		if math.Abs(in.At-r[0]) > tol || math.Abs(in.At+in.Duration-r[1]) > tol {
+			fail("unit %d input %s covers %g+%g, windows use %v", ui, in.Session, in.At, in.Duration, r)
+		}
+		if in.Offset < 0 || in.Duration <= 0 || in.At < u.Start-tol || in.At+in.Duration > u.End+tol ||
+			in.At < s.Start-tol || in.At+in.Duration > s.End+tol {
+			fail("unit %d input %+v outside session %g..%g", ui, in, s.Start, s.End)
+		}
+		if want := s.Offset + in.At - s.Start; math.Abs(in.Offset-want) > tol {
+			fail("unit %d input %s offset %g, want %g", ui, in.Session, in.Offset, want)
+		}
+		if pr, ok := o.Probes[in.Session]; ok && pr.Validate() == nil && in.Offset+in.Duration > pr.Duration+tol {
+			fail("unit %d input %s reads %g..%g of a %g s file", ui, in.Session, in.Offset, in.Offset+in.Duration, pr.Duration)
+		}
+	}
+	return at
+}
+
+// checkAudioTracks checks that every usable audio-only session is one audio
+// track, heard once (never in a window), with its session's span.
+func checkAudioTracks(p *proto.Plan, sessions map[string]proto.PlanSession, heardInWindows map[string]bool, fail func(string, ...any)) {
 	for _, a := range p.AudioTracks {
 		s, ok := sessions[a.Session]
 		if !ok || s.Absent || s.Kind != proto.SourceAudio || !s.HasAudio {
@@ -221,6 +251,17 @@ func checkWindow(t testing.TB, p *proto.Plan, w proto.PlanWindow, sessions map[s
 	if w.Slide != "" && w.Layout != proto.LayoutSlides {
 		fail("window %g has a slide in layout %s", w.Start, w.Layout)
 	}
+	checkLayout(w, sessions, screens, admins, fail)
+	for _, r := range w.Rects(p.Width, p.Height) {
+		if r.X < 0 || r.Y < 0 || r.W <= 0 || r.H <= 0 || r.X+r.W > p.Width || r.Y+r.H > p.Height || r.X%2+r.Y%2+r.W%2+r.H%2 != 0 {
+			fail("window %g rect %+v outside %dx%d", w.Start, r, p.Width, p.Height)
+		}
+	}
+}
+
+// checkLayout checks a window's layout against its screen shares and admins
+// (presenter, slides, gap, single, grid).
+func checkLayout(w proto.PlanWindow, sessions map[string]proto.PlanSession, screens, admins []string, fail func(string, ...any)) {
 	switch w.Layout {
 	case proto.LayoutPresenter:
 		if len(screens) > 0 {
@@ -272,11 +313,6 @@ func checkWindow(t testing.TB, p *proto.Plan, w proto.PlanWindow, sessions map[s
 		}
 	default:
 		fail("window %g layout %q", w.Start, w.Layout)
-	}
-	for _, r := range w.Rects(p.Width, p.Height) {
-		if r.X < 0 || r.Y < 0 || r.W <= 0 || r.H <= 0 || r.X+r.W > p.Width || r.Y+r.H > p.Height || r.X%2+r.Y%2+r.W%2+r.H%2 != 0 {
-			fail("window %g rect %+v outside %dx%d", w.Start, r, p.Width, p.Height)
-		}
 	}
 }
 

@@ -217,6 +217,8 @@ func TestThreeHourLecture(t *testing.T) {
 	}
 }
 
+// TestTimelineEdgeCases: update order, negative times, media shorter than
+// the flow, odd ids, duplicate and fallback urls, each from its fixture.
 func TestTimelineEdgeCases(t *testing.T) {
 	t.Run("update before add", func(t *testing.T) {
 		p := planFixture(t, "edge-update-before-add")
@@ -283,6 +285,11 @@ func TestTimelineEdgeCases(t *testing.T) {
 			t.Errorf("sessions %+v", p.Sessions)
 		}
 	})
+}
+
+// TestLayoutEdgeCases: roles, conference flags, absent media, probed kinds,
+// short pieces, unit boundaries and slides, each from its fixture.
+func TestLayoutEdgeCases(t *testing.T) {
 	t.Run("LECTURER is an admin", func(t *testing.T) {
 		p := planFixture(t, "edge-lecturer-admin")
 		checkLayouts(t, p, []layoutIs{
