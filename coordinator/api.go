@@ -345,7 +345,8 @@ func (c *Coordinator) Cancel(ctx context.Context, id string) (*proto.Job, error)
 	if err != nil {
 		return nil, err
 	}
-	if err := c.nc.Publish(proto.CancelSubject(id), nil); err != nil {
+	notice, _ := json.Marshal(proto.CancelNotice{Job: id, Generation: j.Generation})
+	if err := c.nc.Publish(proto.CancelSubject(id), notice); err != nil {
 		c.log.Warn().Err(err).Str("job_id", id).Msg("announcing cancel")
 	}
 	for stream, subject := range map[string]string{proto.StreamFetch: proto.FetchSubject(id),

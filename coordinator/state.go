@@ -185,7 +185,7 @@ func renderUnit(j *proto.Job, p *proto.Plan, i int, cfg dispatchConfig) (proto.R
 	for _, s := range p.Sessions {
 		sessions[s.ID] = s
 	}
-	ru := proto.RenderUnit{Type: proto.TypeRenderUnit, Job: j.ID, Index: i, Generation: us.Generation,
+	ru := proto.RenderUnit{Type: proto.TypeRenderUnit, Job: j.ID, Index: i, Generation: us.Generation, JobGeneration: j.Generation,
 		Start: pu.Start, End: pu.End, Width: p.Width, Height: p.Height, FPS: p.FPS, Encoding: cfg.Encoding,
 		VideoKey: proto.UnitVideoKey(j.ID, i, us.Generation), AudioKey: proto.UnitAudioKey(j.ID, i, us.Generation),
 		ExcludeWorkers: excludedWorkers(j)}

@@ -186,7 +186,7 @@ func (w *Worker) handle(bctx context.Context, t *bus.Task, task proto.FetchTask)
 	defer w.track(task)()
 	log := w.log.With().Str("job_id", task.Job).Str("kind", task.Kind).Int("index", task.Index).
 		Str("object_key", task.Key).Int("attempt", t.Attempt()).Logger()
-	ctx, done, err := w.cancels.Begin(bctx, task.Job, fmt.Sprintf("%s/%s-%d", task.Job, task.Kind, task.Index))
+	ctx, done, err := w.cancels.Begin(bctx, task.Job, task.Generation, fmt.Sprintf("%s/%s-%d", task.Job, task.Kind, task.Index))
 	if err != nil {
 		log.Info().Msg("the job was canceled: dropping the task")
 		return bus.Permanent(fmt.Errorf("%s task %d of job %s: %w", task.Kind, task.Index, task.Job, err))

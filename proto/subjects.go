@@ -96,7 +96,16 @@ func EventsFilter(job string) string { return eventPrefix + "." + job + ".>" }
 
 // CancelSubject is a core-NATS subject on which the coordinator announces a
 // canceled job, so workers stop the job's running ffmpeg processes at once.
+// Its payload is a CancelNotice.
 func CancelSubject(job string) string { return cancelPrefix + "." + job }
+
+// CancelNotice is the payload of a cancel announcement: the job generation
+// that was canceled. Tasks of a later generation (the job was retried) are
+// not stopped or refused.
+type CancelNotice struct {
+	Job        string `json:"job"`
+	Generation int    `json:"generation"`
+}
 
 // CancelFilter matches the cancel announcements of every job.
 const CancelFilter = cancelPrefix + ".*"

@@ -122,6 +122,9 @@ type RenderUnit struct {
 	Job        string `json:"job"`
 	Index      int    `json:"index"`
 	Generation int    `json:"generation"`
+	// JobGeneration is the job's generation (it grows on every retry) when
+	// the unit was published; a cancel of that generation stops the unit.
+	JobGeneration int `json:"job_generation,omitempty"`
 	// Start and End place the unit on the job timeline (seconds).
 	Start    float64      `json:"start"`
 	End      float64      `json:"end"`

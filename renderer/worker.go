@@ -154,7 +154,7 @@ func (w *Worker) handle(ctx context.Context, t *bus.Task, u proto.RenderUnit) er
 		return bus.RetryAfter(fmt.Errorf("unit %d of job %s excludes worker %s: handed back for another renderer",
 			u.Index, u.Job, w.cfg.WorkerID), handBackDelay())
 	}
-	uctx, done, err := w.cancels.Begin(ctx, u.Job, fmt.Sprintf("%s/%d", u.Job, u.Index))
+	uctx, done, err := w.cancels.Begin(ctx, u.Job, u.JobGeneration, fmt.Sprintf("%s/%d", u.Job, u.Index))
 	if err != nil {
 		log.Info().Msg("the job was canceled: dropping the unit")
 		return bus.Permanent(fmt.Errorf("unit %d of job %s: %w", u.Index, u.Job, err))

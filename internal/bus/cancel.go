@@ -2,7 +2,9 @@ package bus
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"math"
 	"sort"
 	"strings"
 	"sync"
@@ -29,61 +31,80 @@ type Cancels struct {
 	log      zerolog.Logger
 	mu       sync.Mutex
 	running  map[*cancelRun]struct{}
-	canceled map[string]time.Time // job → when its cancel was announced
+	canceled map[string]canceledJob // job → its canceled generation
+}
+
+// canceledJob is a job generation announced canceled, and when.
+type canceledJob struct {
+	generation int
+	at         time.Time
 }
 
 type cancelRun struct {
 	job, label string
+	generation int
 	cancel     context.CancelCauseFunc
 }
 
 // NewCancels returns an empty tracker; Subscribe connects it to the cancel
 // announcements.
 func NewCancels(log zerolog.Logger) *Cancels {
-	return &Cancels{log: log, running: map[*cancelRun]struct{}{}, canceled: map[string]time.Time{}}
+	return &Cancels{log: log, running: map[*cancelRun]struct{}{}, canceled: map[string]canceledJob{}}
 }
 
 // Subscribe listens for cancel announcements on nc (core NATS).
 func (c *Cancels) Subscribe(nc *nats.Conn) (*nats.Subscription, error) {
 	return nc.Subscribe(proto.CancelFilter, func(m *nats.Msg) {
-		c.Cancel(m.Subject[strings.LastIndexByte(m.Subject, '.')+1:])
+		job := m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
+		// A notice without a generation (an older coordinator) cancels
+		// every generation, as cancels always did.
+		n := proto.CancelNotice{Generation: math.MaxInt}
+		if len(m.Data) > 0 && json.Unmarshal(m.Data, &n) != nil {
+			n.Generation = math.MaxInt
+		}
+		c.Cancel(job, n.Generation)
 	})
 }
 
-// Cancel stops the running tasks of job and remembers it, so its tasks that
-// arrive later are refused by Begin.
-func (c *Cancels) Cancel(job string) {
+// Cancel stops the running tasks of job up to generation and remembers it,
+// so its tasks of that generation or older that arrive later are refused by
+// Begin. Tasks of a later generation (the job was retried) run.
+func (c *Cancels) Cancel(job string, generation int) {
 	if !proto.ValidJobID(job) {
 		return
 	}
 	now := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for j, at := range c.canceled {
-		if now.Sub(at) > canceledMemory {
+	for j, cj := range c.canceled {
+		if now.Sub(cj.at) > canceledMemory {
 			delete(c.canceled, j)
 		}
 	}
-	c.canceled[job] = now
+	if prev, ok := c.canceled[job]; ok && prev.generation > generation {
+		generation = prev.generation
+	}
+	c.canceled[job] = canceledJob{generation: generation, at: now}
 	for r := range c.running {
-		if r.job == job {
+		if r.job == job && r.generation <= generation {
 			c.log.Info().Str("job_id", job).Str("task", r.label).Msg("job canceled: stopping its task")
 			r.cancel(ErrJobCanceled)
 		}
 	}
 }
 
-// Begin registers a running task of job, named label ("<job>/<unit>"). Its
-// context is canceled with cause ErrJobCanceled when the job is canceled;
-// done unregisters it. A task of a job already canceled gets ErrJobCanceled.
-func (c *Cancels) Begin(ctx context.Context, job, label string) (context.Context, func(), error) {
+// Begin registers a running task of job generation, named label
+// ("<job>/<unit>"). Its context is canceled with cause ErrJobCanceled when
+// that generation of the job is canceled; done unregisters it. A task of a
+// generation already canceled gets ErrJobCanceled.
+func (c *Cancels) Begin(ctx context.Context, job string, generation int, label string) (context.Context, func(), error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.canceled[job]; ok {
+	if cj, ok := c.canceled[job]; ok && generation <= cj.generation {
 		return nil, nil, ErrJobCanceled
 	}
 	tctx, cancel := context.WithCancelCause(ctx)
-	r := &cancelRun{job: job, label: label, cancel: cancel}
+	r := &cancelRun{job: job, label: label, generation: generation, cancel: cancel}
 	c.running[r] = struct{}{}
 	return tctx, func() {
 		c.mu.Lock()
