@@ -43,7 +43,14 @@ type Config struct {
 	WorkDir string
 	// FinalizeSlots is how many finalize tasks run at once.
 	FinalizeSlots int
-	Log           zerolog.Logger
+	// ReconcileEvery is how often the reconciler looks at every unfinished
+	// job: it republishes the job's next step (deduplicated by Nats-Msg-Id,
+	// so a step in flight is not doubled) and fails a stalled job.
+	ReconcileEvery time.Duration
+	// StallTimeout fails a job that has had no task result for this long,
+	// with the reason, instead of leaving it to hang.
+	StallTimeout time.Duration
+	Log          zerolog.Logger
 }
 
 // DefaultConfig returns the defaults of a coordinator.
@@ -52,7 +59,8 @@ func DefaultConfig() Config {
 	return Config{
 		WorkerID: proto.DefaultWorkerID(proto.RoleCoordinator, host), UnitSeconds: 1800, MaxHeight: 720, FPS: 25,
 		Encoding: proto.DefaultEncoding(), AudioBitrate: "128k", OutputName: "{title}",
-		WorkDir: os.TempDir(), FinalizeSlots: 1, Log: zerolog.Nop(),
+		WorkDir: os.TempDir(), FinalizeSlots: 1, ReconcileEvery: 30 * time.Second, StallTimeout: 2 * time.Hour,
+		Log: zerolog.Nop(),
 	}
 }
 
@@ -63,6 +71,9 @@ func (c Config) Validate() error {
 	}
 	if c.UnitSeconds < 10 {
 		return fmt.Errorf("unit seconds %g is below 10", c.UnitSeconds)
+	}
+	if c.ReconcileEvery <= 0 || c.StallTimeout <= 0 {
+		return errors.New("reconcile interval and stall timeout must be positive")
 	}
 	if c.MaxHeight < 360 || c.FPS < 1 || c.FinalizeSlots < 1 {
 		return errors.New("max height must be at least 360, fps and finalize slots at least 1")
@@ -130,7 +141,11 @@ func New(ctx context.Context, cfg Config, nc *nats.Conn, store blob.Store, ff *f
 // Run serves until ctx is canceled: the micro service, the intake, result
 // and finalize consumers, and presence. On start it resumes every unfinished
 // job from its record.
-func (c *Coordinator) Run(ctx context.Context) error {
+func (c *Coordinator) Run(parent context.Context) error {
+	// A fatal error in any loop stops them all, so Run returns and a
+	// supervisor can restart the coordinator.
+	ctx, stop := context.WithCancel(parent)
+	defer stop()
 	svc, err := c.startService(ctx)
 	if err != nil {
 		return err
@@ -186,11 +201,19 @@ func (c *Coordinator) Run(ctx context.Context) error {
 		run(w.Run)
 	}
 	run(presence.Run)
+	run(c.reconcileLoop)
+	adv, err := c.watchMaxDeliveries(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = adv.Unsubscribe() }()
 	c.log.Info().Msg("coordinator running")
 	select {
 	case <-ctx.Done():
 	case err = <-errs:
+		c.log.Error().Err(err).Msg("coordinator stopping on a fatal error")
 	}
+	stop()
 	wg.Wait()
 	return err
 }

@@ -135,6 +135,9 @@ func (c *Coordinator) advance(ctx context.Context, id string, change func(*proto
 			stamp(j, "render", now)
 		}
 		j.Updated = now
+		if changed || j.State != before {
+			j.Progressed = now
+		}
 		j.Progress = progress(j, now)
 		return nil
 	})

@@ -33,7 +33,7 @@ type harness struct {
 	ctx   context.Context
 }
 
-func startCoordinator(t *testing.T) *harness {
+func startCoordinator(t *testing.T, tune ...func(*Config)) *harness {
 	t.Helper()
 	_, nc, js := bustest.Start(t)
 	store, err := blob.NewLocal(t.TempDir())
@@ -43,6 +43,9 @@ func startCoordinator(t *testing.T) *harness {
 	cfg := DefaultConfig()
 	cfg.WorkerID, cfg.WorkDir, cfg.Log = "coord-test", t.TempDir(), bustest.Logger(t)
 	cfg.MTSBaseURLs = []string{"http://127.0.0.1:9"}
+	for _, f := range tune {
+		f(&cfg)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	c, err := New(ctx, cfg, nc, store, ffmpeg.New(cfg.Log))
 	if err != nil {

@@ -133,6 +133,10 @@ type Job struct {
 	Progress   Progress     `json:"progress"`
 	Created    time.Time    `json:"created"`
 	Updated    time.Time    `json:"updated"`
+	// Progressed is when a task of the job last reported a result (or the
+	// job was created or retried); the reconciler fails a job whose last
+	// progress is older than its stall timeout.
+	Progressed time.Time `json:"progressed,omitzero"`
 	Finished   time.Time    `json:"finished,omitzero"`
 	// Timings holds seconds spent per stage (resolve, fetch, render, finalize).
 	Timings map[string]float64 `json:"timings,omitempty"`

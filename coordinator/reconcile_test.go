@@ -1,0 +1,82 @@
+package coordinator
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mtsfarm/mtsfarm/internal/bus/bustest"
+	"github.com/mtsfarm/mtsfarm/proto"
+)
+
+// status reads a job through the API.
+func (h *harness) status(id string) proto.Job {
+	h.t.Helper()
+	data, errHdr := h.request(proto.SubjectStatus, []byte(`{"job": "`+id+`"}`))
+	if errHdr != "" {
+		h.t.Fatalf("status %s: %s %s", id, errHdr, data)
+	}
+	var j proto.Job
+	if err := json.Unmarshal(data, &j); err != nil {
+		h.t.Fatal(err)
+	}
+	return j
+}
+
+// A task that runs out of deliveries (here: a fetcher that hands the resolve
+// task back every time) fails its job with the reason, and the dead message
+// leaves the work queue. Before, it sat there undelivered and the job hung.
+func TestMaxDeliveriesFailJob(t *testing.T) {
+	h := startCoordinator(t)
+	id := h.submit(`{"url": "` + goodURL + `"}`).Jobs[0].ID
+	cons := bustest.Consumer(t, h.js, proto.StreamFetch, proto.ConsumerFetchers)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if j := h.status(id); j.State == proto.StateFailed {
+			if !strings.Contains(j.Error, "delivered") || !strings.Contains(j.Error, proto.StreamFetch) {
+				t.Fatalf("the job failed with %q, want the reason: its task ran out of deliveries", j.Error)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the job is still %s after its task ran out of deliveries", h.status(id).State)
+		}
+		batch, err := cons.FetchNoWait(10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for m := range batch.Messages() {
+			_ = m.Nak()
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	bustest.WaitFor(t, 10*time.Second, "the dead task to leave the queue", func() bool { return h.pending(proto.StreamFetch) == 0 })
+}
+
+// The reconciler republishes the next step of a job whose publish was lost
+// (a coordinator that died between its KV write and its publish), and fails
+// a job with no progress for the stall timeout, with the reason.
+func TestReconcilerRepublishesAndFailsStalled(t *testing.T) {
+	h := startCoordinator(t, func(c *Config) { c.ReconcileEvery, c.StallTimeout = 200*time.Millisecond, 4*time.Second })
+	now := time.Now().UTC()
+	lost := proto.Job{Type: proto.TypeJob, ID: "lostpublish1", Spec: proto.JobSpec{Type: proto.TypeJobSpec, URL: goodURL},
+		Recording: "lost", State: proto.StateQueued, Created: now, Updated: now}
+	data, _ := json.Marshal(lost)
+	kv, err := h.js.KeyValue(h.ctx, proto.BucketJobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Create(h.ctx, lost.ID, data); err != nil {
+		t.Fatal(err)
+	}
+	bustest.WaitFor(t, 10*time.Second, "the lost resolve task to be published", func() bool { return h.pending(proto.StreamFetch) == 1 })
+	if j := h.status(lost.ID); j.State != proto.StateResolving {
+		t.Fatalf("the job is %s after the reconciler published its resolve, want resolving", j.State)
+	}
+	// No fetcher answers: after the stall timeout the job fails, saying why.
+	bustest.WaitFor(t, 20*time.Second, "the stalled job to fail", func() bool { return h.status(lost.ID).State == proto.StateFailed })
+	if j := h.status(lost.ID); !strings.Contains(j.Error, "no progress") || !strings.Contains(j.Error, "retry") {
+		t.Fatalf("stalled job error %q: want what happened and what to do", j.Error)
+	}
+}
