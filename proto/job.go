@@ -137,7 +137,7 @@ type Job struct {
 	// job was created or retried); the reconciler fails a job whose last
 	// progress is older than its stall timeout.
 	Progressed time.Time `json:"progressed,omitzero"`
-	Finished   time.Time    `json:"finished,omitzero"`
+	Finished   time.Time `json:"finished,omitzero"`
 	// Timings holds seconds spent per stage (resolve, fetch, render, finalize).
 	Timings map[string]float64 `json:"timings,omitempty"`
 }
