@@ -6,13 +6,18 @@
 #   fetcher   BenchmarkFetch30Chunks (2 fetchers vs one plain HTTP copy)
 #   renderer  BenchmarkRenderUnit (each layout vs the libx264 floor)
 #   finalize  BenchmarkFinalize10Min (join + audio mix of a 10-minute job)
-#   e2e       `mtsfarm run` on a bundled scenario (fresh data dir, fake media
-#             generated beforehand): wall time vs the webinar's length
+#   farm      BenchmarkFarmNoop, BenchmarkFarmScaling (1,000 units, 1-50 workers)
+#   e2e       `mtsfarm run` on a scenario (fresh data dir, fake media generated
+#             beforehand) and, right after it, the floor: one libx264 encode of
+#             testsrc2 at the output's duration, geometry and settings. Writes
+#             bench.json (here and in the output folder; see BENCHMARKS.md)
 #
-#   scripts/bench.sh [GROUP...]        (default: all of them)
+#   scripts/bench.sh [--runs N] [--compare OLD.json] [SCENARIO.json] [GROUP...|all]
+#   (default group: e2e; default scenario: scripts/scenarios/bench-20m.json)
 # Environment:
 #   MTSFARM_BENCH_SECONDS   renderer unit length (default 20; the benchmark's own is 600)
-#   MTSFARM_BENCH_SCENARIO  scenario of the e2e timing (default scripts/scenarios/demo.json)
+#   MTSFARM_BENCH_SCENARIO  scenario of the e2e timing (the SCENARIO argument wins)
+#   MTSFARM_BENCH_CACHE     the fake server's media cache (default ~/.cache/mtsfarm-bench)
 #   MTSFARM_BENCH_OUT       where raw outputs and summary.txt go (default bench/<time>)
 # Timings depend on the machine and on what else runs on it: compare runs on
 # the same machine only.
@@ -21,17 +26,29 @@ shopt -s inherit_errexit
 cd "$(dirname "$0")/.."
 . scripts/lib/tools.sh
 . scripts/lib/procs.sh
+. scripts/lib/bench-e2e.sh
 
-all=(planner bus blob fetcher renderer finalize e2e)
-groups=("$@")
-[ ${#groups[@]} -gt 0 ] || groups=("${all[@]}")
+all=(planner bus farm blob fetcher renderer finalize e2e)
+groups=() runs=1 compare="" scenario=${MTSFARM_BENCH_SCENARIO:-scripts/scenarios/bench-20m.json}
+while [ $# -gt 0 ]; do
+  case $1 in
+  --runs) runs=${2:?--runs needs a count}; shift 2 ;;
+  --compare) compare=${2:?--compare needs an earlier bench.json}; shift 2 ;;
+  all) groups+=("${all[@]}"); shift ;;
+  *.json) scenario=$1; shift ;;
+  *) groups+=("$1"); shift ;;
+  esac
+done
+[[ $runs =~ ^[1-9][0-9]*$ ]] || { log "--runs $runs: want a positive count"; exit 2; }
+[ -z "$compare" ] || [ -f "$compare" ] || { log "--compare $compare: no such file (give a bench.json of an earlier run)"; exit 2; }
+[ -f "$scenario" ] || { log "scenario $scenario: no such file (see scripts/scenarios/)"; exit 2; }
+[ ${#groups[@]} -gt 0 ] || groups=(e2e)
 for g in "${groups[@]}"; do
   [[ " ${all[*]} " == *" $g "* ]] || { log "unknown group $g: want some of ${all[*]}"; exit 2; }
 done
 
 ensure_tools
 export MTSFARM_BENCH_SECONDS=${MTSFARM_BENCH_SECONDS:-20}
-scenario=${MTSFARM_BENCH_SCENARIO:-scripts/scenarios/demo.json}
 out=${MTSFARM_BENCH_OUT:-bench/$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$out"
 summary="$out/summary.txt"
@@ -68,7 +85,7 @@ metric() {
 
 # fmt_num VALUE SCALE DIGITS: VALUE*SCALE with DIGITS decimals ("-" if empty).
 fmt_num() { if [ -z "$1" ]; then printf -- '-'; else awk -v v="$1" -v s="$2" -v d="$3" 'BEGIN { printf "%.*f", d, v * s }'; fi; }
-ratio() { if [ -z "$1" ] || [ -z "$2" ]; then printf -- '-'; else awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; fi; }
+ratio() { if [ -z "$1" ] || [ -z "$2" ] || awk -v b="$2" 'BEGIN { exit b != 0 }'; then printf -- '-'; else awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; fi; }
 
 say "mtsfarm benchmarks, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $(go version | cut -d' ' -f3), $(ffmpeg -version | head -n1 | cut -d' ' -f1-3)"
 
@@ -88,6 +105,15 @@ for g in "${groups[@]}"; do
     while read -r b; do
       say "  $(printf '%-18s' "$b") $(fmt_num "$(metric bus "$b" ns/op)" 1e-3 1) µs/op"
     done < <(awk '$1 ~ /^Benchmark/ { n = $1; sub(/-[0-9]+$/, "", n); sub(/^Benchmark/, "", n); print n }' "$out/bus.txt")
+    ;;
+  farm)
+    gobench farm ./internal/bus '^BenchmarkFarm' -benchtime 3x
+    say ""
+    say "farm (embedded JetStream, in-process workers, the real worker loop):"
+    say "  1,000 no-op units, 50 workers: $(fmt_num "$(metric farm FarmNoop units/s)" 1 0) units/s, $(metric farm FarmNoop us/unit) us/unit (target >= 500 units/s)"
+    for w in 1 10 50; do
+      say "  scaling, $w workers (10 x 50 ms units each): efficiency $(metric farm "FarmScaling/workers=$w" efficiency) (target >= 0.95)"
+    done
     ;;
   blob)
     gobench blob ./internal/blob '^BenchmarkPutStream$' -benchtime 1x
@@ -131,32 +157,7 @@ for g in "${groups[@]}"; do
     done
     ;;
   e2e)
-    log "e2e: mtsfarm run on $scenario"
-    mtsfarm=$(build_mtsfarm)
-    data=$(mktemp -d "${TMPDIR:-/tmp}/mtsfarm-bench.XXXXXX")
-    trap 'stop_all 15; rm -rf "$data"' EXIT
-    port=$(free_port)
-    # --warm: every chunk is generated before the URL is printed, so the
-    # timing below is mtsfarm's alone.
-    # shellcheck disable=SC2016 # expanded by sh, from its arguments
-    start_bg fake-mts "$data/fake-mts.log" sh -c 'exec "$0" fake-mts --warm --scenario "$1" --addr "127.0.0.1:$2" --cache-dir "$3" --log-format json >"$4"' \
-      "$mtsfarm" "$scenario" "$port" "$data/fake" "$data/urls"
-    url=$(wait_line "$data/urls" '^https?://' 600 "$bg_pid") || { tail -n 20 "$data/fake-mts.log" >&2; exit 1; }
-    t=$(date +%s.%N)
-    "$mtsfarm" run --progress none --mts-base-url "http://127.0.0.1:$port" --data-dir "$data/run" -o "$data/out.mp4" "$url" >"$out/e2e.txt" 2>&1 ||
-      { tail -n 20 "$out/e2e.txt" >&2; log "e2e: mtsfarm run failed"; exit 1; }
-    wall=$(elapsed "$t")
-    dur=$(ffprobe -v error -show_entries format=duration -of default=nw=1:nk=1 "$data/out.mp4")
-    t=$(date +%s.%N)
-    "$mtsfarm" run --progress none --mts-base-url "http://127.0.0.1:$port" --data-dir "$data/run" -o "$data/out2.mp4" "$url" >>"$out/e2e.txt" 2>&1
-    again=$(elapsed "$t")
-    say ""
-    say "e2e (mtsfarm run, embedded farm, $(basename "$scenario")):"
-    say "  a $(fmt_num "$dur" 1 1) s webinar in $wall s: $(ratio "$dur" "$wall")x realtime (fetch, render, finalize, check; process start and stop included)"
-    say "  the same command again (all cached): $again s"
-    stop_all 15
-    rm -rf "$data"
-    trap - EXIT
+    bench_e2e "$scenario" "$runs" "$compare"
     ;;
   esac
 done

@@ -105,12 +105,14 @@ wait_line() {
   return 1
 }
 
-# build_mtsfarm: go build the mtsfarm binary into $TOOLS_DIR (incremental:
-# fast when nothing changed) and print its path.
+# build_mtsfarm: go build this checkout's mtsfarm binary into its own
+# .tools/bin (incremental: fast when nothing changed) and print its path.
+# Not into $TOOLS_DIR: that may be shared by other checkouts, whose runs
+# would then start this checkout's binary.
 build_mtsfarm() {
-  mkdir -p "$TOOLS_DIR"
-  go build -o "$TOOLS_DIR/mtsfarm" "$repo_root/cmd/mtsfarm"
-  echo "$TOOLS_DIR/mtsfarm"
+  mkdir -p "$repo_root/.tools/bin"
+  go build -o "$repo_root/.tools/bin/mtsfarm" "$repo_root/cmd/mtsfarm"
+  echo "$repo_root/.tools/bin/mtsfarm"
 }
 
 # media_summary FILE: one line per stream and the container, from ffprobe.

@@ -31,6 +31,7 @@ type Chunk struct {
 	Path, URL, HLSURL string
 	Width, Height     int
 	Color             string
+	Texture           string // "" (solid) or TextureMoving
 	ToneHz            int
 	SampleRate        int
 	// DirectVideo and DirectAudio say what the direct mp4 carries;
@@ -116,7 +117,7 @@ func newLayout(w *Webinar, base string) *layout {
 				SessionID: shortHash(24, "ms", sess, file, si, ci),
 				StreamID:  fmt.Sprint(7001 + si),
 				Path:      path, URL: base + path,
-				Width: s.Width, Height: s.Height, Color: s.Color, ToneHz: s.ToneHz, SampleRate: s.SampleRate,
+				Width: s.Width, Height: s.Height, Color: s.Color, Texture: s.Texture, ToneHz: s.ToneHz, SampleRate: s.SampleRate,
 				DirectVideo: s.Kind != KindAudio, DirectAudio: s.Kind != KindScreenshare,
 			}
 			if s.Kind == KindScreenshare {

@@ -26,6 +26,7 @@ type mediaSpec struct {
 	Width      int     `json:"width,omitempty"`
 	Height     int     `json:"height,omitempty"`
 	Color      string  `json:"color,omitempty"`
+	Texture    string  `json:"texture,omitempty"`
 	Audio      bool    `json:"audio"`
 	ToneHz     int     `json:"tone_hz,omitempty"`
 	SampleRate int     `json:"sample_rate,omitempty"`
@@ -63,8 +64,7 @@ func encodeArgs(s mediaSpec, out string) []string {
 	args := []string{"-hide_banner", "-nostdin", "-y", "-v", "error"}
 	d := seconds(s.Duration)
 	if s.Video {
-		args = append(args, "-f", "lavfi", "-i",
-			fmt.Sprintf("color=c=0x%s:s=%dx%d:r=25:d=%s", strings.TrimPrefix(s.Color, "#"), s.Width, s.Height, d))
+		args = append(args, "-f", "lavfi", "-i", videoSource(s, d))
 	}
 	if s.Audio {
 		src := fmt.Sprintf("anullsrc=r=%d:cl=mono:d=%s", s.SampleRate, d)
@@ -84,6 +84,18 @@ func encodeArgs(s mediaSpec, out string) []string {
 		args = append(args, "-an")
 	}
 	return append(args, "-t", d, "-f", "mp4", out)
+}
+
+// videoSource is the lavfi graph of the spec's picture: a solid Color, or
+// (TextureMoving) testsrc2's moving pattern averaged with Color so each
+// source keeps its own tint.
+func videoSource(s mediaSpec, d string) string {
+	c := strings.TrimPrefix(s.Color, "#")
+	if s.Texture == TextureMoving {
+		return fmt.Sprintf("testsrc2=s=%dx%d:r=25:d=%s[t];color=c=0x%s:s=%dx%d:r=25:d=%s[c];[t][c]blend=all_mode=average",
+			s.Width, s.Height, d, c, s.Width, s.Height, d)
+	}
+	return fmt.Sprintf("color=c=0x%s:s=%dx%d:r=25:d=%s", c, s.Width, s.Height, d)
 }
 
 // loopArgs builds a long file by looping a tile with stream copy.
@@ -262,7 +274,7 @@ func (g *generator) media(ctx context.Context, s mediaSpec) (string, error) {
 	default:
 		vs, as := s, s
 		vs.Audio, vs.ToneHz, vs.SampleRate = false, 0, 0
-		as.Video, as.Width, as.Height, as.Color = false, 0, 0, ""
+		as.Video, as.Width, as.Height, as.Color, as.Texture = false, 0, 0, "", ""
 		v, err := g.media(ctx, vs)
 		if err != nil {
 			return "", err

@@ -59,6 +59,8 @@ type Webinar struct {
 	// other request gets the edited view (events inside cuts dropped, later
 	// times shifted, duration shortened), as spec §2.1 describes.
 	Cuts []Span `json:"cuts,omitempty"`
+	// Texture is the default Texture of the video streams ("solid").
+	Texture string `json:"texture,omitempty"`
 }
 
 // Span is an interval of the recording timeline.
@@ -106,6 +108,11 @@ type Stream struct {
 	Height int `json:"height,omitempty"`
 	// Color is "#rrggbb" (default a gray).
 	Color string `json:"color,omitempty"`
+	// Texture is the picture: "solid" (the default, or the webinar's
+	// Texture) fills the frame with Color; "moving" is ffmpeg's testsrc2
+	// pattern tinted by Color, so decode, scale and encode cost what they
+	// cost on real recordings (benchmarks). Fidelity tests use solid.
+	Texture string `json:"texture,omitempty"`
 	// ToneHz is the sine of webcam and audio streams; 0 is digital silence.
 	ToneHz int `json:"tone_hz,omitempty"`
 	// SampleRate defaults to 48000.
@@ -125,6 +132,12 @@ type Stream struct {
 	// NoUpdate leaves out every mediasession.update (durations unknown).
 	NoUpdate bool `json:"no_update,omitempty"`
 }
+
+// Stream textures.
+const (
+	TextureSolid  = "solid"
+	TextureMoving = "moving"
+)
 
 // Slide is a slide change at At, or the end of the presentation when End.
 type Slide struct {
@@ -417,8 +430,8 @@ func (s *Stream) normalize(w *Webinar, users map[mts.ID]bool) error {
 			return errors.New("a screenshare has no audio: drop tone_hz")
 		}
 	case KindAudio:
-		if s.Width != 0 || s.Height != 0 || s.Color != "" {
-			return errors.New("an audio stream has no video: drop width, height and color")
+		if s.Width != 0 || s.Height != 0 || s.Color != "" || s.Texture != "" {
+			return errors.New("an audio stream has no video: drop width, height, color and texture")
 		}
 	default:
 		return fmt.Errorf("kind %q is not webcam, screenshare or audio", s.Kind)
@@ -434,6 +447,16 @@ func (s *Stream) normalize(w *Webinar, users map[mts.ID]bool) error {
 			return fmt.Errorf("color %q is not #rrggbb", s.Color)
 		}
 		s.Color = strings.ToLower(s.Color)
+		if s.Texture == "" {
+			s.Texture = w.Texture
+		}
+		switch s.Texture {
+		case "", TextureSolid:
+			s.Texture = ""
+		case TextureMoving:
+		default:
+			return fmt.Errorf("texture %q is not %q or %q", s.Texture, TextureSolid, TextureMoving)
+		}
 	}
 	if s.Kind != KindScreenshare {
 		s.SampleRate = orDefault(s.SampleRate, 48000)

@@ -60,7 +60,7 @@ func TestBundledScenarios(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"audio-40.json", "course-5.json", "demo.json", "edge-cases.json", "faults.json", "gaps-overlaps.json",
+	want := []string{"audio-40.json", "bench-20m.json", "course-5.json", "demo.json", "edge-cases.json", "faults.json", "gaps-overlaps.json",
 		"lecture-3h.json", "lecture-slides.json", "screenshare.json", "seminar-6.json"}
 	var names []string
 	for _, f := range files {
@@ -86,6 +86,17 @@ func TestBundledScenarios(t *testing.T) {
 		"lecture-3h.json": func(sc *Scenario) bool {
 			w := sc.Webinars[0]
 			return w.Duration == 10800 && w.Streams[0].chunkCount() == 6 && w.Streams[0].ChunkSeconds == 1800
+		},
+		"bench-20m.json": func(sc *Scenario) bool {
+			w := sc.Webinars[0]
+			kinds := map[string]int{}
+			for _, s := range w.Streams {
+				kinds[s.Kind]++
+				if s.Kind != KindAudio && s.Texture != TextureMoving {
+					return false
+				}
+			}
+			return w.Duration == 1200 && kinds[KindWebcam] == 3 && kinds[KindScreenshare] == 1 && kinds[KindAudio] == 10 && len(w.Slides) > 0
 		},
 		"demo.json": func(sc *Scenario) bool {
 			d := sc.Webinars[0].Duration
@@ -136,6 +147,9 @@ func TestScenarioErrors(t *testing.T) {
 		{"unknown participant", `{` + ok + `, "streams": [{"kind": "webcam", "participant": 2}]}`, `participant "2" is not in participants`},
 		{"bad kind", `{` + ok + `, "streams": [{"kind": "camera", "participant": 1}]}`, `kind "camera"`},
 		{"odd size", `{` + ok + `, "streams": [{"kind": "webcam", "participant": 1, "width": 641}]}`, "must be even"},
+		{"bad texture", `{` + ok + `, "streams": [{"kind": "webcam", "participant": 1, "texture": "plaid"}]}`, `texture "plaid" is not`},
+		{"bad webinar texture", `{` + ok + `, "texture": "plaid", "streams": [{"kind": "screenshare", "participant": 1}]}`, `texture "plaid" is not`},
+		{"audio texture", `{` + ok + `, "streams": [{"kind": "audio", "participant": 1, "texture": "moving"}]}`, "drop width, height, color and texture"},
 		{"bad color", `{` + ok + `, "streams": [{"kind": "webcam", "participant": 1, "color": "red"}]}`, "is not #rrggbb"},
 		{"screenshare tone", `{` + ok + `, "streams": [{"kind": "screenshare", "participant": 1, "tone_hz": 440}]}`, "no audio"},
 		{"audio with color", `{` + ok + `, "streams": [{"kind": "audio", "participant": 1, "color": "#ffffff"}]}`, "no video"},

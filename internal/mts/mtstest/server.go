@@ -222,7 +222,7 @@ func (s *Server) Warm(ctx context.Context) error {
 func directSpec(c Chunk) mediaSpec {
 	m := hlsSpec(c)
 	if !c.DirectVideo {
-		m.Video, m.Width, m.Height, m.Color = false, 0, 0, ""
+		m.Video, m.Width, m.Height, m.Color, m.Texture = false, 0, 0, "", ""
 	}
 	return m
 }
@@ -231,7 +231,7 @@ func directSpec(c Chunk) mediaSpec {
 func hlsSpec(c Chunk) mediaSpec {
 	m := mediaSpec{Duration: c.Duration}
 	if c.Kind != KindAudio {
-		m.Video, m.Width, m.Height, m.Color = true, c.Width, c.Height, c.Color
+		m.Video, m.Width, m.Height, m.Color, m.Texture = true, c.Width, c.Height, c.Color, c.Texture
 	}
 	if c.Kind != KindScreenshare {
 		m.Audio, m.ToneHz, m.SampleRate = true, c.ToneHz, c.SampleRate
