@@ -2,6 +2,8 @@ package coordinator
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -178,17 +180,43 @@ func (c *Coordinator) outputKey(ctx context.Context, j *proto.Job) (string, erro
 		tmpl = c.cfg.OutputName
 	}
 	name := renderName(tmpl, j)
-	key := proto.OutputKey(name)
+	for n := 1; n <= maxNameTries; n++ {
+		key := proto.OutputKey(name)
+		if n > 1 {
+			key = proto.OutputKey(fmt.Sprintf("%s_%d", name, n))
+		}
+		ok, err := c.claimOutput(ctx, key, j.ID)
+		if err != nil || ok {
+			return key, err
+		}
+	}
+	return proto.OutputKey(name + "_" + j.ID), nil
+}
+
+// maxNameTries is how many numbered names (title, title_2, …) are tried
+// before the job id makes the name unique.
+const maxNameTries = 50
+
+// claimOutput claims an output key for job id, atomically: the first job to
+// create the claim in KV owns the name, so two jobs with one title finishing
+// at once get two outputs, never one overwritten. A name taken in the store
+// by another job (before claims existed) counts as taken.
+func (c *Coordinator) claimOutput(ctx context.Context, key, id string) (bool, error) {
+	holder, err := c.jobs.claimIndex(ctx, outputClaim(key), id)
+	if err != nil {
+		return false, fmt.Errorf("claiming the output name %s: %w", key, err)
+	}
+	if holder != id {
+		return false, nil
+	}
 	info, err := c.store.Stat(ctx, key)
 	switch {
 	case errors.Is(err, blob.ErrNotFound):
-		return key, nil
+		return true, nil
 	case err != nil:
-		return "", fmt.Errorf("checking the output name %s: %w", key, err)
-	case info.Metadata["job"] == j.ID:
-		return key, nil
+		return false, fmt.Errorf("checking the output name %s: %w", key, err)
 	}
-	return proto.OutputKey(name + "_" + j.ID), nil
+	return info.Metadata["job"] == id, nil
 }
 
 // renderName fills a name template: {title}, {job}, {session} (the event
@@ -228,4 +256,10 @@ func (f *localFiles) local(ctx context.Context, key string) (string, error) {
 	}
 	f.heartbeat()
 	return path, nil
+}
+
+// outputClaim is the jobs-bucket index key that claims an output key.
+func outputClaim(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return "out." + hex.EncodeToString(sum[:20])
 }

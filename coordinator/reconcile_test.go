@@ -2,7 +2,9 @@ package coordinator
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -78,5 +80,42 @@ func TestReconcilerRepublishesAndFailsStalled(t *testing.T) {
 	bustest.WaitFor(t, 20*time.Second, "the stalled job to fail", func() bool { return h.status(lost.ID).State == proto.StateFailed })
 	if j := h.status(lost.ID); !strings.Contains(j.Error, "no progress") || !strings.Contains(j.Error, "retry") {
 		t.Fatalf("stalled job error %q: want what happened and what to do", j.Error)
+	}
+}
+
+// Two jobs with one title finishing at once get two outputs: names are
+// claimed atomically (title, title_2), and a redelivered finalize of the
+// same job gets its own name back.
+func TestOutputNamesClaimedAtomically(t *testing.T) {
+	h := startCoordinator(t)
+	const n = 4
+	keys := make([]string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			j := &proto.Job{ID: fmt.Sprintf("samejob%d", i), Title: "Лекция 1: введение"}
+			k, err := h.coord.outputKey(h.ctx, j)
+			if err != nil {
+				t.Error(err)
+			}
+			keys[i] = k
+		}()
+	}
+	wg.Wait()
+	seen := map[string]bool{}
+	for _, k := range keys {
+		if seen[k] {
+			t.Fatalf("two jobs got the output %s: %q", k, keys)
+		}
+		seen[k] = true
+	}
+	if !seen["outputs/Лекция_1_введение.mp4"] || !seen["outputs/Лекция_1_введение_2.mp4"] {
+		t.Fatalf("output names %q: want the title and numbered copies", keys)
+	}
+	again, err := h.coord.outputKey(h.ctx, &proto.Job{ID: "samejob2", Title: "Лекция 1: введение"})
+	if err != nil || again != keys[2] {
+		t.Fatalf("the same job asked again got %s (%v), want its own %s", again, err, keys[2])
 	}
 }

@@ -31,6 +31,7 @@ type harness struct {
 	js    jetstream.JetStream
 	store *blob.Local
 	ctx   context.Context
+	coord *Coordinator
 }
 
 func startCoordinator(t *testing.T, tune ...func(*Config)) *harness {
@@ -61,7 +62,7 @@ func startCoordinator(t *testing.T, tune ...func(*Config)) *harness {
 			t.Error("coordinator did not stop")
 		}
 	})
-	h := &harness{t: t, nc: nc, js: js, store: store, ctx: ctx}
+	h := &harness{t: t, nc: nc, js: js, store: store, ctx: ctx, coord: c}
 	// Wait for the micro service.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
