@@ -2,6 +2,7 @@ package proto
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 )
 
@@ -64,7 +65,22 @@ func (s JobSpec) Redacted() JobSpec {
 	if s.SessionCookie != "" {
 		s.SessionCookie = "<redacted>"
 	}
+	s.URL = RedactURL(s.URL)
 	return s
+}
+
+var (
+	tokenQuery = regexp.MustCompile(`(?i)((?:recordAccessToken|X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|token)=)[^&#\s"]+`)
+	tokenPath  = regexp.MustCompile(`(?i)(/record-(?:new|file)/[^?#\s"]*?/)[0-9a-f]{32}\b`)
+)
+
+// RedactURL hides the secrets a recording or presigned URL may carry (a
+// share link's recordAccessToken, as a query parameter or a trailing 32-hex
+// segment; S3 signatures and credentials) anywhere in s, so s can be shown to
+// a user or logged.
+func RedactURL(s string) string {
+	s = tokenQuery.ReplaceAllString(s, "${1}<redacted>")
+	return tokenPath.ReplaceAllString(s, "${1}<redacted>")
 }
 
 // The job API requests and replies.

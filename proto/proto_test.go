@@ -254,3 +254,21 @@ func TestSubjects(t *testing.T) {
 		t.Error("msg id changed")
 	}
 }
+
+func TestRedactURL(t *testing.T) {
+	tok := "0123456789abcdef0123456789abcdef"
+	for in, want := range map[string]string{
+		"https://my.mts-link.ru/1/2/record-new/3/record-file/4?recordAccessToken=" + tok + "&utm=x": "https://my.mts-link.ru/1/2/record-new/3/record-file/4?recordAccessToken=<redacted>&utm=x",
+		"https://my.mts-link.ru/1/2/record-new/3/record-file/4/" + tok:                              "https://my.mts-link.ru/1/2/record-new/3/record-file/4/<redacted>",
+		"GET http://127.0.0.1:9000/b/k?X-Amz-Credential=AK%2F1&X-Amz-Signature=abc123 failed":       "GET http://127.0.0.1:9000/b/k?X-Amz-Credential=<redacted>&X-Amz-Signature=<redacted> failed",
+		"https://my.mts-link.ru/1/2/record-new/3/record-file/4":                                     "https://my.mts-link.ru/1/2/record-new/3/record-file/4",
+	} {
+		if got := RedactURL(in); got != want {
+			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+	s := JobSpec{URL: "https://my.mts-link.ru/1/2/record-new/3/record-file/4?recordAccessToken=" + tok, SessionCookie: "c"}.Redacted()
+	if strings.Contains(s.URL, tok) || s.SessionCookie == "c" {
+		t.Errorf("Redacted spec still holds a secret: %+v", s)
+	}
+}

@@ -235,3 +235,17 @@ func TestRedact(t *testing.T) {
 		t.Fatalf("Redact = %v", got)
 	}
 }
+
+// TestStderrRedacted: a presigned URL that ffmpeg echoes in its error output
+// reaches the error without its signature.
+func TestStderrRedacted(t *testing.T) {
+	r := New(zerolog.Nop())
+	missing := filepath.Join(t.TempDir(), "gone.mp4?X-Amz-Signature=topsecret0123&X-Amz-Credential=AKIDEXAMPLE")
+	err := r.Run(context.Background(), []string{"-hide_banner", "-i", missing, "-f", "null", "-"}, nil)
+	if err == nil {
+		t.Fatal("ffmpeg on a missing input succeeded")
+	}
+	if msg := err.Error(); strings.Contains(msg, "topsecret0123") || strings.Contains(msg, "AKIDEXAMPLE") || !strings.Contains(msg, "<redacted>") {
+		t.Fatalf("error %q leaks or loses the redaction", msg)
+	}
+}

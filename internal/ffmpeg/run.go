@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mtsfarm/mtsfarm/proto"
 	"github.com/rs/zerolog"
 )
 
@@ -205,8 +206,11 @@ func (t *tail) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// String is the kept stderr with the secrets of any URL in it (presigned
+// signatures, share tokens) redacted: it ends up in errors, job records and
+// events that users see.
 func (t *tail) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return string(t.buf)
+	return proto.RedactURL(string(t.buf))
 }
