@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -87,8 +88,7 @@ func (c *Coordinator) handleFinalize(ctx context.Context, t *bus.Task) error {
 	if err != nil {
 		return err
 	}
-	info, err := c.store.PutFile(ctx, key, in.Output, blob.PutOptions{ContentType: "video/mp4",
-		Metadata: map[string]string{"job": j.ID}})
+	info, err := c.storeOutput(ctx, key, in.Output, j.ID, t.Progress)
 	if err != nil {
 		return fmt.Errorf("storing the output %s: %w", key, err)
 	}
@@ -251,11 +251,59 @@ func (f *localFiles) local(ctx context.Context, key string) (string, error) {
 	f.n++
 	path := filepath.Join(f.dir, fmt.Sprintf("in-%04d%s", f.n, filepath.Ext(key)))
 	f.mu.Unlock()
-	if _, err := f.store.GetFile(ctx, key, path); err != nil {
+	if err := f.download(ctx, key, path); err != nil {
 		return "", fmt.Errorf("downloading %s: %w", key, err)
 	}
-	f.heartbeat()
 	return path, nil
+}
+
+// download copies an object to path, heartbeating with every read: a unit
+// of a long lecture is big, and a download longer than the ack wait must
+// not look hung.
+func (f *localFiles) download(ctx context.Context, key, path string) error {
+	rc, _, err := f.store.Get(ctx, key)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	out, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, &beatReader{r: rc, beat: f.heartbeat}); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// storeOutput uploads the finished MP4, heartbeating with every read.
+func (c *Coordinator) storeOutput(ctx context.Context, key, path, job string, beat func()) (blob.Info, error) {
+	file, err := os.Open(path)
+	if err != nil {
+		return blob.Info{}, err
+	}
+	defer file.Close()
+	st, err := file.Stat()
+	if err != nil {
+		return blob.Info{}, err
+	}
+	return c.store.Put(ctx, key, &beatReader{r: file, beat: beat}, st.Size(), blob.PutOptions{ContentType: "video/mp4",
+		Metadata: map[string]string{"job": job}})
+}
+
+// beatReader calls beat on every read: progress from bytes moved.
+type beatReader struct {
+	r    io.Reader
+	beat func()
+}
+
+func (b *beatReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if n > 0 {
+		b.beat()
+	}
+	return n, err
 }
 
 // outputClaim is the jobs-bucket index key that claims an output key.

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/mtsfarm/mtsfarm/internal/ffmpeg"
 	"github.com/mtsfarm/mtsfarm/internal/mts"
 	"github.com/mtsfarm/mtsfarm/internal/retry"
 	"github.com/mtsfarm/mtsfarm/proto"
@@ -162,11 +163,13 @@ const probeTimeout = 2 * time.Minute
 // (ffprobe by probeTimeout, the full decode of a big chunk by ctx), and on a
 // busy node even ffprobe can take seconds.
 func (w *Worker) probe(ctx context.Context, t heartbeater, input string) (proto.MediaInfo, error) {
+	// ffprobe reads headers only and has no progress to report: it is
+	// bounded by its own deadline and heartbeats on a timer meanwhile.
 	stop := heartbeatEvery(t, time.Second)
-	defer stop()
 	pctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	info, err := w.deps.FFmpeg.Probe(pctx, input)
 	cancel()
+	stop()
 	if err != nil {
 		return info, err
 	}
@@ -174,7 +177,8 @@ func (w *Worker) probe(ctx context.Context, t heartbeater, input string) (proto.
 		return info, err
 	}
 	if w.cfg.DecodeCheck {
-		if err := w.deps.FFmpeg.DecodeCheck(ctx, input); err != nil {
+		// The decode of a big chunk heartbeats from its own progress.
+		if err := w.deps.FFmpeg.DecodeCheck(ctx, input, func(ffmpeg.Progress) { t.Progress() }); err != nil {
 			return info, err
 		}
 	}

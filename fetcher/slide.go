@@ -100,7 +100,7 @@ func (w *Worker) checkImage(ctx context.Context, p string) (proto.MediaInfo, err
 		if !info.HasVideo || info.Width <= 0 || info.Height <= 0 {
 			return info, errors.New("not an image: no picture in it")
 		}
-		if err := w.deps.FFmpeg.DecodeCheck(ctx, p); err != nil {
+		if err := w.deps.FFmpeg.DecodeCheck(ctx, p, nil); err != nil {
 			return info, err
 		}
 		return proto.MediaInfo{Format: info.Format, HasVideo: true, Width: info.Width, Height: info.Height}, nil

@@ -65,7 +65,7 @@ func TestGPU(t *testing.T) {
 			_ = syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru)
 			speeds[v.name] = fmt.Sprintf("%.2fs for %gs of 1280x720 = %.1fx realtime (peak RSS of any ffmpeg so far: %d MB)",
 				el.Seconds(), secs, secs/el.Seconds(), ru.Maxrss/1024)
-			if err := r.DecodeCheck(context.Background(), out.VideoPath); err != nil {
+			if err := r.DecodeCheck(context.Background(), out.VideoPath, nil); err != nil {
 				t.Fatalf("decoding the %s unit: %v", v.name, err)
 			}
 			if n := frameCount(t, out.VideoPath); n != int(secs*25+0.5) {
@@ -81,7 +81,7 @@ func TestGPU(t *testing.T) {
 	if len(joined) > 1 {
 		t.Run("join", func(t *testing.T) {
 			j := concatCopy(t, dir, "joined.mp4", joined)
-			if err := r.DecodeCheck(context.Background(), j); err != nil {
+			if err := r.DecodeCheck(context.Background(), j, nil); err != nil {
 				t.Fatalf("the joined units do not decode cleanly: %v", err)
 			}
 			if n, want := frameCount(t, j), len(joined)*int(secs*25+0.5); n != want {

@@ -86,7 +86,7 @@ func joinVariants(t *testing.T, variants []joinVariant) {
 		audios = append(audios, out.AudioPath)
 	}
 	joined := concatCopy(t, dir, "joined.mp4", videos)
-	if err := r.DecodeCheck(context.Background(), joined); err != nil {
+	if err := r.DecodeCheck(context.Background(), joined, nil); err != nil {
 		t.Fatalf("the joined video does not decode cleanly: %v", err)
 	}
 	want := 2 * len(variants)

@@ -239,7 +239,7 @@ func (f *finalizer) run(ctx context.Context) error {
 	f.report("mux", 1)
 
 	f.report("check", 0)
-	media, err := CheckOutput(ctx, f.r, partial, in.Duration, in.FPS)
+	media, err := CheckOutput(ctx, f.r, partial, in.Duration, in.FPS, func(frac float64) { f.report("check", frac) })
 	if err != nil {
 		return err
 	}

@@ -16,8 +16,8 @@ var ErrBadOutput = errors.New("the output failed its check")
 // CheckOutput checks a finished MP4 before the job is marked done: it has a
 // video and an audio stream, each exactly duration seconds long (±1 frame at
 // fps), and it decodes from start to end without a single error. It returns
-// what ffprobe found.
-func CheckOutput(ctx context.Context, r *ffmpeg.Runner, path string, duration float64, fps int) (proto.MediaInfo, error) {
+// what ffprobe found. progress, when not nil, hears the fraction decoded.
+func CheckOutput(ctx context.Context, r *ffmpeg.Runner, path string, duration float64, fps int, progress func(float64)) (proto.MediaInfo, error) {
 	if fps < 1 {
 		return proto.MediaInfo{}, fmt.Errorf("checking %s: fps %d is not positive", path, fps)
 	}
@@ -42,7 +42,11 @@ func CheckOutput(ctx context.Context, r *ffmpeg.Runner, path string, duration fl
 			return m, fmt.Errorf("%w: %s's %s is %.3f s long, want %.3f s (±1 frame)", ErrBadOutput, path, s.name, s.d, duration)
 		}
 	}
-	if err := r.DecodeCheck(ctx, path); err != nil {
+	var onProgress func(ffmpeg.Progress)
+	if progress != nil {
+		onProgress = func(p ffmpeg.Progress) { progress(min(1, max(0, p.OutTime.Seconds()/duration))) }
+	}
+	if err := r.DecodeCheck(ctx, path, onProgress); err != nil {
 		if ctx.Err() != nil {
 			return m, fmt.Errorf("checking %s: %w", path, err)
 		}

@@ -189,7 +189,7 @@ func brokenTracks(t *testing.T, r *ffmpeg.Runner, dir string) []AudioTrackFile {
 // pictures in order.
 func checkTracksOutput(t *testing.T, r *ffmpeg.Runner, in Input, res Result) {
 	t.Helper()
-	if err := r.DecodeCheck(context.Background(), in.Output); err != nil {
+	if err := r.DecodeCheck(context.Background(), in.Output, nil); err != nil {
 		t.Errorf("decode: %v", err)
 	}
 	checkDurations(t, in, in.Output)
@@ -307,7 +307,7 @@ func TestFinalizeFastPath(t *testing.T) {
 	if !slices.Equal(prog.calls, []string{"probe", "mux", "check"}) {
 		t.Errorf("progress stages %v, want no mix stage", prog.calls)
 	}
-	if err := r.DecodeCheck(context.Background(), in.Output); err != nil {
+	if err := r.DecodeCheck(context.Background(), in.Output, nil); err != nil {
 		t.Error(err)
 	}
 	checkDurations(t, in, in.Output)
@@ -445,19 +445,19 @@ func TestCheckOutput(t *testing.T) {
 	}
 	good := mk("good.mp4", "-f", "lavfi", "-i", "testsrc=s=160x90:r=25:d=2", "-f", "lavfi", "-i", "sine=r=48000:d=2",
 		"-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-shortest")
-	if m, err := CheckOutput(ctx, r, good, 2, 25); err != nil || !m.HasAudio || !m.HasVideo {
+	if m, err := CheckOutput(ctx, r, good, 2, 25, nil); err != nil || !m.HasAudio || !m.HasVideo {
 		t.Fatalf("a good file: %+v %v", m, err)
 	}
-	if _, err := CheckOutput(ctx, r, good, 2.1, 25); !errors.Is(err, ErrBadOutput) || !strings.Contains(err.Error(), "video is 2.000 s long, want 2.100 s") {
+	if _, err := CheckOutput(ctx, r, good, 2.1, 25, nil); !errors.Is(err, ErrBadOutput) || !strings.Contains(err.Error(), "video is 2.000 s long, want 2.100 s") {
 		t.Errorf("three frames short: %v", err)
 	}
 	longAudio := mk("long-audio.mp4", "-f", "lavfi", "-i", "testsrc=s=160x90:r=25:d=2", "-f", "lavfi", "-i", "sine=r=48000:d=3",
 		"-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac")
-	if _, err := CheckOutput(ctx, r, longAudio, 2, 25); !errors.Is(err, ErrBadOutput) || !strings.Contains(err.Error(), "audio is 3.0") {
+	if _, err := CheckOutput(ctx, r, longAudio, 2, 25, nil); !errors.Is(err, ErrBadOutput) || !strings.Contains(err.Error(), "audio is 3.0") {
 		t.Errorf("audio a second too long: %v", err)
 	}
 	silent := mk("silent.mp4", "-f", "lavfi", "-i", "testsrc=s=160x90:r=25:d=2", "-c:v", "libx264", "-preset", "ultrafast")
-	if _, err := CheckOutput(ctx, r, silent, 2, 25); !errors.Is(err, ErrBadOutput) {
+	if _, err := CheckOutput(ctx, r, silent, 2, 25, nil); !errors.Is(err, ErrBadOutput) {
 		t.Errorf("no audio stream: %v", err)
 	}
 	data, _ := os.ReadFile(good)
@@ -466,7 +466,7 @@ func TestCheckOutput(t *testing.T) {
 	}
 	bad := filepath.Join(dir, "bad.mp4")
 	os.WriteFile(bad, data, 0o644)
-	if _, err := CheckOutput(ctx, r, bad, 2, 25); !errors.Is(err, ErrBadOutput) || !strings.Contains(err.Error(), "decoding") {
+	if _, err := CheckOutput(ctx, r, bad, 2, 25, nil); !errors.Is(err, ErrBadOutput) || !strings.Contains(err.Error(), "decoding") {
 		t.Errorf("2 KiB of garbage in the middle: %v", err)
 	}
 }

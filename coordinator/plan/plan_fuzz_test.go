@@ -15,7 +15,7 @@ import (
 // plan that passes every invariant, or an error wrapping one of the planner's
 // sentinels: never a panic, never an inconsistent plan.
 //
-//	go test ./coordinator -run '^$' -fuzz FuzzPlan -fuzztime 60s
+//	go test ./coordinator/plan -run '^$' -fuzz FuzzPlan -fuzztime 60s
 func FuzzPlan(f *testing.F) {
 	files, _ := filepath.Glob(filepath.Join("testdata", "*.flow.json"))
 	for _, file := range files {

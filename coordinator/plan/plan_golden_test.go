@@ -75,7 +75,7 @@ func marshalPlan(t testing.TB, p *proto.Plan) []byte {
 }
 
 // TestPlanGolden plans every flow fixture and compares the plan with
-// testdata/NAME.plan.json (go test ./coordinator -run Golden -update
+// testdata/NAME.plan.json (go test ./coordinator/plan -run Golden -update
 // rewrites them). Every golden plan also passes the invariant checks.
 func TestPlanGolden(t *testing.T) {
 	for _, name := range fixtureNames(t) {
@@ -104,7 +104,7 @@ func compareGolden(t *testing.T, name string, got []byte) {
 	}
 	want, err := os.ReadFile(golden)
 	if err != nil {
-		t.Fatalf("%v (run go test ./coordinator -run 'Golden|Scenarios' -update)", err)
+		t.Fatalf("%v (run go test ./coordinator/plan -run 'Golden|Scenarios' -update)", err)
 	}
 	if !bytes.Equal(got, want) {
 		t.Errorf("plan differs from %s (rerun with -update and review the diff):\n%s", golden, firstDiff(string(want), string(got)))

@@ -198,8 +198,12 @@ func TestDecodeCheck(t *testing.T) {
 	r := newRunner(t)
 	ctx := context.Background()
 	ts := makeMedia(t, r, "v.ts", "-f", "lavfi", "-i", "testsrc=s=320x180:r=25:d=3", "-c:v", "libx264", "-preset", "ultrafast")
-	if err := r.DecodeCheck(ctx, ts); err != nil {
+	var decoded time.Duration
+	if err := r.DecodeCheck(ctx, ts, func(p Progress) { decoded = max(decoded, p.OutTime) }); err != nil {
 		t.Fatalf("a good file: %v", err)
+	}
+	if decoded < 2900*time.Millisecond {
+		t.Errorf("the decode check reported progress up to %s of a 3 s file", decoded)
 	}
 	data, _ := os.ReadFile(ts)
 	for i := len(data) / 3; i < len(data)/3+4096 && i < len(data); i++ {
@@ -207,7 +211,7 @@ func TestDecodeCheck(t *testing.T) {
 	}
 	bad := filepath.Join(t.TempDir(), "bad.ts")
 	os.WriteFile(bad, data, 0o644)
-	if err := r.DecodeCheck(ctx, bad); err == nil {
+	if err := r.DecodeCheck(ctx, bad, nil); err == nil {
 		t.Fatal("a file with 4 KiB of garbage in the middle decoded without errors")
 	}
 }

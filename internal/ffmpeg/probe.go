@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 
@@ -104,9 +105,17 @@ func rate(s string) float64 {
 
 // DecodeCheck decodes every stream of input completely and fails if ffmpeg
 // reports a single error (a corrupt or truncated file, a broken join).
-func (r *Runner) DecodeCheck(ctx context.Context, input string) error {
-	args := []string{"-hide_banner", "-nostdin", "-v", "error", "-i", input, "-map", "0", "-f", "null", "-"}
-	stderr, err := r.exec(ctx, "ffmpeg", r.FFmpeg, args, nil)
+// onProgress, when not nil, hears how far the decode is (a 3-hour output
+// takes minutes: the caller heartbeats from it).
+func (r *Runner) DecodeCheck(ctx context.Context, input string, onProgress func(Progress)) error {
+	args := []string{"-hide_banner", "-nostdin", "-v", "error"}
+	var stdout func(io.Reader)
+	if onProgress != nil {
+		args = append(args, "-progress", "pipe:1", "-nostats")
+		stdout = func(rd io.Reader) { parseProgress(rd, onProgress) }
+	}
+	args = append(args, "-i", input, "-map", "0", "-f", "null", "-")
+	stderr, err := r.exec(ctx, "ffmpeg", r.FFmpeg, args, stdout)
 	if err != nil {
 		return fmt.Errorf("decoding %s: %w", Redact([]string{input})[0], err)
 	}
