@@ -3,10 +3,13 @@ package ffmpeg
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -251,5 +254,40 @@ func TestStderrRedacted(t *testing.T) {
 	}
 	if msg := err.Error(); strings.Contains(msg, "topsecret0123") || strings.Contains(msg, "AKIDEXAMPLE") || !strings.Contains(msg, "<redacted>") {
 		t.Fatalf("error %q leaks or loses the redaction", msg)
+	}
+}
+
+// TestPlaylistAsChunkIsRefused: a playlist served as a media chunk (here by
+// the object store's presigned URL, as the renderer reads its inputs) would
+// make ffprobe and ffmpeg fetch the URLs inside it, around the fetcher's host
+// allow-list. With the format and protocol whitelists they refuse it and no
+// request for a URL inside it leaves.
+func TestPlaylistAsChunkIsRefused(t *testing.T) {
+	r := newRunner(t)
+	var inner atomic.Int32
+	var srv *httptest.Server
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		switch req.URL.Path {
+		case "/hls.mp4":
+			_, _ = w.Write([]byte("#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\n" + srv.URL + "/seg.ts\n#EXT-X-ENDLIST\n"))
+		case "/concat.mp4":
+			_, _ = w.Write([]byte("ffconcat version 1.0\nfile '" + srv.URL + "/x.mp4'\n"))
+		default:
+			inner.Add(1)
+			http.NotFound(w, req)
+		}
+	}))
+	defer srv.Close()
+	for _, name := range []string{"hls.mp4", "concat.mp4"} {
+		url := srv.URL + "/" + name
+		if _, err := r.Probe(context.Background(), url); err == nil {
+			t.Errorf("%s: probe accepted a playlist as media", name)
+		}
+		if err := r.DecodeCheck(context.Background(), url, nil); err == nil {
+			t.Errorf("%s: decode check accepted a playlist as media", name)
+		}
+	}
+	if n := inner.Load(); n != 0 {
+		t.Fatalf("ffmpeg/ffprobe made %d requests to URLs inside a fetched file", n)
 	}
 }

@@ -41,7 +41,7 @@ func (r *Runner) Probe(ctx context.Context, input string) (proto.MediaInfo, erro
 	if strings.HasPrefix(input, "http://") || strings.HasPrefix(input, "https://") {
 		args = append(args, "-reconnect", "1", "-reconnect_on_network_error", "1", "-reconnect_delay_max", "5")
 	}
-	args = append(args, input)
+	args = append(append(args, SafeInput(input)...), input)
 	out, err := r.output(ctx, "ffprobe", r.FFprobe, args, 16<<20)
 	if err != nil {
 		return proto.MediaInfo{}, fmt.Errorf("probing %s: %w", Redact([]string{input})[0], err)
@@ -114,7 +114,7 @@ func (r *Runner) DecodeCheck(ctx context.Context, input string, onProgress func(
 		args = append(args, "-progress", "pipe:1", "-nostats")
 		stdout = func(rd io.Reader) { parseProgress(rd, onProgress) }
 	}
-	args = append(args, "-i", input, "-map", "0", "-f", "null", "-")
+	args = append(append(args, SafeInput(input)...), "-i", input, "-map", "0", "-f", "null", "-")
 	stderr, err := r.exec(ctx, "ffmpeg", r.FFmpeg, args, stdout)
 	if err != nil {
 		return fmt.Errorf("decoding %s: %w", Redact([]string{input})[0], err)

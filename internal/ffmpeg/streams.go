@@ -13,8 +13,9 @@ import (
 // stated duration gives 0. Probe reports only the longest stream; this is for
 // checks that every stream has the right length.
 func (r *Runner) StreamDurations(ctx context.Context, input string) (video, audio float64, err error) {
-	args := []string{"-v", "error", "-show_entries", "stream=codec_type,duration:stream_disposition=attached_pic",
-		"-of", "json", input}
+	args := append([]string{"-v", "error", "-show_entries", "stream=codec_type,duration:stream_disposition=attached_pic",
+		"-of", "json"}, SafeInput(input)...)
+	args = append(args, input)
 	out, err := r.output(ctx, "ffprobe", r.FFprobe, args, 4<<20)
 	if err != nil {
 		return 0, 0, fmt.Errorf("probing stream durations of %s: %w", Redact([]string{input})[0], err)
