@@ -265,13 +265,13 @@ func TestStderrRedacted(t *testing.T) {
 func TestPlaylistAsChunkIsRefused(t *testing.T) {
 	r := newRunner(t)
 	var inner atomic.Int32
-	var srv *httptest.Server
-	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		base := "http://" + req.Host
 		switch req.URL.Path {
 		case "/hls.mp4":
-			_, _ = w.Write([]byte("#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\n" + srv.URL + "/seg.ts\n#EXT-X-ENDLIST\n"))
+			_, _ = w.Write([]byte("#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\n" + base + "/seg.ts\n#EXT-X-ENDLIST\n"))
 		case "/concat.mp4":
-			_, _ = w.Write([]byte("ffconcat version 1.0\nfile '" + srv.URL + "/x.mp4'\n"))
+			_, _ = w.Write([]byte("ffconcat version 1.0\nfile '" + base + "/x.mp4'\n"))
 		default:
 			inner.Add(1)
 			http.NotFound(w, req)
