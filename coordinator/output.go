@@ -70,7 +70,7 @@ func (c *Coordinator) handleFinalize(ctx context.Context, t *bus.Task) error {
 		if now := c.now(); now.Sub(lastEvent) >= time.Second {
 			lastEvent = now
 			c.event(ctx, proto.Event{Job: j.ID, Kind: proto.EventProgress, Task: "finalize",
-				Message: stage, Progress: &proto.Progress{Stage: "finalizing " + stage, Fraction: 0.9 + 0.1*frac}})
+				Message: stage, Progress: &proto.Progress{Stage: "finalizing " + stage, Fraction: 0.9 + 0.1*frac, StageFraction: frac}})
 		}
 	})
 	if err != nil {
@@ -178,6 +178,9 @@ func (c *Coordinator) outputKey(ctx context.Context, j *proto.Job) (string, erro
 	tmpl := j.Spec.Name
 	if tmpl == "" {
 		tmpl = c.cfg.OutputName
+		if j.Spec.Course != "" && !strings.Contains(tmpl, "{course}") {
+			tmpl = "{course} - " + tmpl
+		}
 	}
 	name := renderName(tmpl, j)
 	for n := 1; n <= maxNameTries; n++ {
@@ -220,7 +223,7 @@ func (c *Coordinator) claimOutput(ctx context.Context, key, id string) (bool, er
 }
 
 // renderName fills a name template: {title}, {job}, {session} (the event
-// session id of the recording).
+// session id of the recording), {course}.
 func renderName(tmpl string, j *proto.Job) string {
 	session := ""
 	if parts := strings.Split(j.Recording, "|"); len(parts) >= 2 {
@@ -230,7 +233,7 @@ func renderName(tmpl string, j *proto.Job) string {
 	if title == "" {
 		title = "webinar"
 	}
-	return strings.NewReplacer("{title}", title, "{job}", j.ID, "{session}", session).Replace(tmpl)
+	return strings.NewReplacer("{title}", title, "{job}", j.ID, "{session}", session, "{course}", j.Spec.Course).Replace(tmpl)
 }
 
 // localFiles gives local paths for stored objects: in place for a local store,

@@ -18,8 +18,12 @@ type JobSpec struct {
 	// SessionCookie is the sessionId cookie for private recordings. It is a
 	// secret: never logged, blanked in API replies (see Redacted).
 	SessionCookie string `json:"session_cookie,omitempty"`
-	// Name is the output name template ("{title}" when empty).
+	// Name is the output name template ("{title}" when empty, "{course} -
+	// {title}" in a course).
 	Name string `json:"name,omitempty"`
+	// Course is the name of the course the recording belongs to (an
+	// archive of many recordings), used by the {course} placeholder.
+	Course string `json:"course,omitempty"`
 	// Priority: higher goes first (0 is normal).
 	Priority int `json:"priority,omitempty"`
 	// UnitSeconds is the render unit length (default 1800).
@@ -55,6 +59,9 @@ func (s JobSpec) Validate() error {
 	}
 	if len(s.Name) > 255 || strings.ContainsRune(s.Name, 0) {
 		return invalidf("name must be at most 255 characters without NUL")
+	}
+	if len(s.Course) > 255 || strings.ContainsRune(s.Course, 0) {
+		return invalidf("course must be at most 255 characters without NUL")
 	}
 	return nil
 }
@@ -95,6 +102,7 @@ type SubmitRequest struct {
 	URLs          []string `json:"urls,omitempty"`
 	SessionCookie string   `json:"session_cookie,omitempty"`
 	Name          string   `json:"name,omitempty"`
+	Course        string   `json:"course,omitempty"`
 	Priority      int      `json:"priority,omitempty"`
 	UnitSeconds   float64  `json:"unit_seconds,omitempty"`
 	MaxHeight     int      `json:"max_height,omitempty"`
@@ -115,7 +123,7 @@ func (r SubmitRequest) Specs() []JobSpec {
 	specs := make([]JobSpec, 0, len(urls))
 	for _, u := range urls {
 		specs = append(specs, JobSpec{Type: TypeJobSpec, URL: strings.TrimSpace(u),
-			SessionCookie: r.SessionCookie, Name: r.Name, Priority: r.Priority,
+			SessionCookie: r.SessionCookie, Name: r.Name, Course: r.Course, Priority: r.Priority,
 			UnitSeconds: r.UnitSeconds, MaxHeight: r.MaxHeight, Force: r.Force})
 	}
 	return specs

@@ -103,6 +103,9 @@ type Progress struct {
 	BytesPerSecond float64 `json:"bytes_per_second,omitempty"`
 	// RenderedSeconds of the timeline over Duration.
 	RenderedSeconds float64 `json:"rendered_seconds,omitempty"`
+	// StageFraction is the fraction done of the stage a task is in (a
+	// finalize step: probe, mix, mux, check), 0..1.
+	StageFraction float64 `json:"stage_fraction,omitempty"`
 }
 
 // Job is the job record kept in KV BucketJobs under the job id, changed only

@@ -77,7 +77,8 @@ func runSubmit(ctx context.Context, env *cli, args []string) error {
 	fs := c.register(env, "submit", "submit [flags] URL...")
 	var req proto.SubmitRequest
 	fs.StringVar(&req.SessionCookie, "session-cookie", "", "sessionId cookie for private recordings (from a logged-in browser)")
-	fs.StringVar(&req.Name, "name", "", "output name template ({title}, {job}, {session}); default {title}")
+	fs.StringVar(&req.Name, "name", "", "output name template ({title}, {job}, {session}, {course}); default {title}, or {course} - {title} with --course")
+	fs.StringVar(&req.Course, "course", "", "the course these recordings belong to (the {course} of output names)")
 	fs.IntVar(&req.Priority, "priority", 0, "job priority (higher first)")
 	fs.Float64Var(&req.UnitSeconds, "unit-seconds", 0, "render unit length in seconds (default 1800)")
 	fs.IntVar(&req.MaxHeight, "max-height", 0, "output height cap (default 720)")
@@ -292,6 +293,8 @@ func runJobAction(subject, verb string) func(context.Context, *cli, []string) er
 func runWatch(ctx context.Context, env *cli, args []string) error {
 	var c clientFlags
 	fs := c.register(env, "watch", "watch [flags] JOB")
+	events := fs.Bool("events", false, "print every event of the job, from its first (--json: as JSON), instead of progress")
+	progress := fs.String("progress", "auto", "auto (bars on a terminal), bars, lines or none")
 	if err := parseFlags(env, fs, args); err != nil {
 		return err
 	}
@@ -304,6 +307,19 @@ func runWatch(ctx context.Context, env *cli, args []string) error {
 		return err
 	}
 	defer nc.Close()
+	if !*events && !c.json {
+		show := newProgressView(env.stderr, *progress)
+		j, err := followJob(ctx, nc, nil, id, show)
+		show.close()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(env.stdout, "%s\t%s\t%s\n", j.ID, j.State, j.Title)
+		if j.State != proto.StateDone {
+			return fmt.Errorf("job %s ended %s: %s", id, j.State, j.Error)
+		}
+		return nil
+	}
 	state, err := watchJob(ctx, nc, id, func(e proto.Event) {
 		if c.json {
 			_ = json.NewEncoder(env.stdout).Encode(e)

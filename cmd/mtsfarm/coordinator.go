@@ -30,7 +30,7 @@ func (f *coordFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.baseURLs, "mts-base-url", "also accept recording URLs under this base URL (a fake MTS Link server); repeatable")
 	fs.Float64Var(&f.cfg.UnitSeconds, "unit-seconds", f.cfg.UnitSeconds, "default render unit length in seconds")
 	fs.IntVar(&f.cfg.MaxHeight, "max-height", f.cfg.MaxHeight, "default output height cap")
-	fs.StringVar(&f.cfg.OutputName, "output-name", f.cfg.OutputName, "output name template: {title}, {job}, {session}")
+	fs.StringVar(&f.cfg.OutputName, "output-name", f.cfg.OutputName, "output name template: {title}, {job}, {session}, {course}")
 	fs.StringVar(&f.cfg.AudioBitrate, "audio-bitrate", f.cfg.AudioBitrate, "AAC bitrate of the output")
 	fs.IntVar(&f.cfg.Encoding.Quality, "quality", f.cfg.Encoding.Quality, "video quality (x264 CRF / NVENC CQ, lower is better)")
 	fs.StringVar(&f.cfg.Encoding.Preset, "preset", f.cfg.Encoding.Preset, "x264 preset (NVENC maps it to its own)")

@@ -104,7 +104,7 @@ func TestE2ENATSCLISubmit(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	code, events, stderr := e2eCommand(ctx, nil, "watch", "--nats-url", server, job.ID)
+	code, events, stderr := e2eCommand(ctx, nil, "watch", "--events", "--nats-url", server, job.ID)
 	if code != 0 {
 		t.Fatalf("mtsfarm watch exited %d: %s\n%s", code, stderr, events)
 	}

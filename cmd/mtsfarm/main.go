@@ -35,6 +35,7 @@ func commands() []command {
 		{"coordinator", "run a farm coordinator (job API, dispatch, finalize)", runCoordinator},
 		{"fetcher", "run a farm fetcher (resolve flows, download media and slides from MTS Link)", runFetcher},
 		{"renderer", "run a farm renderer (render units with NVENC or libx264)", runRenderer},
+		{"archive", "archive a whole course (a list of URLs or a manifest), skipping what is done", runArchive},
 		{"submit", "submit recording URLs to a farm", runSubmit},
 		{"status", "show a job, or every job", runStatus},
 		{"list", "list jobs, newest first", runList},

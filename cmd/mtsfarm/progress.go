@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"sync"
+	"time"
 
 	"github.com/mattn/go-isatty"
 	"github.com/nats-io/nats.go"
@@ -14,73 +14,158 @@ import (
 	"github.com/mtsfarm/mtsfarm/proto"
 )
 
-// liveProgress collects the per-task progress events of a job (bytes of a
-// download, seconds of a unit), which the job record does not carry.
-type liveProgress struct {
-	mu       sync.Mutex
-	rendered map[int]float64 // unit → seconds rendered
-	bytes    map[int]int64   // chunk → bytes downloaded
-	stage    string          // finalize stage
+// Progress a person can read: jobMeter turns a job record and the job's
+// progress events (bytes of each download, media seconds of each unit, the
+// finalize stage and its fraction) into one fraction and a line of text;
+// a progressView shows them, as bars on a terminal (bars.go, with mpb) or as
+// plain lines, one per change worth telling.
+
+// The share of each phase in a job's overall fraction, by the time each
+// takes on a typical lecture (BENCHMARKS.md): fetching is quick, rendering
+// is most of it, finalize is the rest.
+const (
+	weightFetch    = 0.10
+	weightRender   = 0.75
+	weightFinalize = 0.15
+)
+
+// finalizeStages are the finalize steps in order, with their share of
+// finalize time (join and mux dominate; the decode check is the next).
+var finalizeStages = []struct {
+	name   string
+	weight float64
+}{{"probe", 0.05}, {"mix", 0.25}, {"mux", 0.40}, {"check", 0.30}}
+
+// finalizeFraction is the fraction of finalize done when stage is at frac.
+func finalizeFraction(stage string, frac float64) float64 {
+	done := 0.0
+	for _, s := range finalizeStages {
+		if s.name == stage {
+			return done + s.weight*min(1, max(0, frac))
+		}
+		done += s.weight
+	}
+	return 0
 }
 
-func newLiveProgress() *liveProgress {
-	return &liveProgress{rendered: map[int]float64{}, bytes: map[int]int64{}}
+// jobMeter collects the per-task progress events of one job, which the job
+// record does not carry.
+type jobMeter struct {
+	mu        sync.Mutex
+	rendered  map[int]float64 // unit → media seconds rendered
+	bytes     map[int]int64   // chunk → bytes downloaded
+	stage     string          // finalize stage
+	stageFrac float64         // fraction of that stage
+	started   time.Time       // when the meter first saw work
 }
 
-func (l *liveProgress) observe(m *nats.Msg) {
+func newJobMeter() *jobMeter {
+	return &jobMeter{rendered: map[int]float64{}, bytes: map[int]int64{}}
+}
+
+// observe takes one event message (proto.EventSubject(job, progress)).
+func (m *jobMeter) observe(msg *nats.Msg) {
 	var e proto.Event
-	if json.Unmarshal(m.Data, &e) != nil || e.Progress == nil {
+	if json.Unmarshal(msg.Data, &e) != nil {
 		return
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	m.event(e)
+}
+
+func (m *jobMeter) event(e proto.Event) {
+	if e.Progress == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	switch e.Task {
 	case "render":
-		l.rendered[e.Index] = e.Progress.RenderedSeconds
+		m.rendered[e.Index] = max(m.rendered[e.Index], e.Progress.RenderedSeconds)
 	case "fetch":
-		l.bytes[e.Index] = e.Progress.BytesDone
+		m.bytes[e.Index] = max(m.bytes[e.Index], e.Progress.BytesDone)
 	case "finalize":
-		l.stage = e.Message
+		m.stage = e.Message
+		m.stageFrac = e.Progress.StageFraction
 	}
 }
 
-// progressView draws a job's progress: one bar per stage on a terminal,
-// a plain line per visible change otherwise.
-type progressView struct {
-	w     io.Writer
-	mode  string // "bars", "lines" or "none"
-	drawn int    // lines drawn by the last bars update
-	last  string // the last plain line
+// jobShot is what a view shows of a job at one moment.
+type jobShot struct {
+	State    proto.JobState
+	Title    string
+	Fraction float64 // overall, 0..1
+	Phase    string  // fetch, render, finalize or the state
+	Detail   string  // "2/6 units, 1:05:00 of 3:00:00" and the like
+	ETA      time.Duration
+	Rate     string // "3.2× real time", "12.5 MB/s"
 }
 
-func newProgressView(w io.Writer, mode string) *progressView {
-	if mode == "auto" || mode == "" {
-		mode = "lines"
-		if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
-			mode = "bars"
+// shot computes a job's progress from its record and the events seen.
+func (m *jobMeter) shot(j *proto.Job, now time.Time) jobShot {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := jobShot{State: j.State, Title: j.Title, Phase: string(j.State)}
+	fetch, bytes := m.fetchFraction(j)
+	render, secs, units := m.renderFraction(j)
+	final := 0.0
+	switch j.State {
+	case proto.StateFinalizing:
+		fetch, render = 1, 1
+		final = finalizeFraction(m.stage, m.stageFrac)
+	case proto.StateDone:
+		fetch, render, final = 1, 1, 1
+	}
+	s.Fraction = weightFetch*fetch + weightRender*render + weightFinalize*final
+	if m.started.IsZero() && s.Fraction > 0 {
+		m.started = now
+	}
+	elapsed := now.Sub(m.started)
+	switch {
+	case j.State.Terminal():
+		s.Phase = string(j.State)
+	case j.State == proto.StateFinalizing:
+		s.Phase, s.Detail = "finalize", m.stage
+	case len(j.Units) > 0 && (render > 0 || fetch >= 1):
+		s.Phase = "render"
+		s.Detail = fmt.Sprintf("%d/%d units, %s of %s", units, len(j.Units), fmtSeconds(secs), fmtSeconds(j.Duration))
+		if elapsed > 5*time.Second && secs > 0 {
+			s.Rate = fmt.Sprintf("%.1f× real time", secs/elapsed.Seconds())
+		}
+	case len(j.Chunks) > 0:
+		s.Phase = "fetch"
+		s.Detail = fmt.Sprintf("%.0f%% of %d files, %.1f MB", fetch*100, len(j.Chunks), float64(bytes)/1e6)
+		if elapsed > 2*time.Second {
+			s.Rate = fmt.Sprintf("%.1f MB/s", float64(bytes)/1e6/elapsed.Seconds())
 		}
 	}
-	return &progressView{w: w, mode: mode}
+	// ETA from the average pace since work began: the phases' weights make
+	// the fraction roughly proportional to time.
+	if !j.State.Terminal() && s.Fraction > 0.02 && elapsed > 5*time.Second {
+		s.ETA = time.Duration(float64(elapsed) * (1 - s.Fraction) / s.Fraction).Round(time.Second)
+	}
+	return s
 }
 
-// stages computes the fetch, render and finalize fractions of a job.
-func stages(j *proto.Job, live *liveProgress) (fetch, render, final float64, fetchText, renderText string) {
+// fetchFraction: chunks finished, counted by bytes where sizes are known.
+func (m *jobMeter) fetchFraction(j *proto.Job) (float64, int64) {
 	done := 0
 	var bytes int64
-	live.mu.Lock()
-	defer live.mu.Unlock()
 	for _, c := range j.Chunks {
 		if c.State == proto.TaskDone || c.State == proto.TaskInvalid || c.State == proto.TaskFailed {
 			done++
 			bytes += c.Bytes
 		} else {
-			bytes += live.bytes[c.Index]
+			bytes += m.bytes[c.Index]
 		}
 	}
-	if n := len(j.Chunks); n > 0 {
-		fetch = float64(done) / float64(n)
-		fetchText = fmt.Sprintf("%d/%d files, %.1f MB", done, n, float64(bytes)/1e6)
+	if len(j.Chunks) == 0 {
+		return 0, 0
 	}
+	return float64(done) / float64(len(j.Chunks)), bytes
+}
+
+// renderFraction: media seconds rendered over the timeline.
+func (m *jobMeter) renderFraction(j *proto.Job) (float64, float64, int) {
 	var secs float64
 	units := 0
 	for _, u := range j.Units {
@@ -88,54 +173,100 @@ func stages(j *proto.Job, live *liveProgress) (fetch, render, final float64, fet
 			secs += u.End - u.Start
 			units++
 		} else {
-			secs += min(live.rendered[u.Index], u.End-u.Start)
+			secs += min(m.rendered[u.Index], u.End-u.Start)
 		}
 	}
-	if j.Duration > 0 && len(j.Units) > 0 {
-		render = min(1, secs/j.Duration)
-		renderText = fmt.Sprintf("%d/%d units, %s of %s", units, len(j.Units), fmtSeconds(secs), fmtSeconds(j.Duration))
+	if j.Duration <= 0 || len(j.Units) == 0 {
+		return 0, 0, 0
 	}
-	switch j.State {
-	case proto.StateFinalizing:
-		final = 0.5
-	case proto.StateDone:
-		fetch, render, final = 1, 1, 1
-	}
-	return
+	return min(1, secs/j.Duration), secs, units
 }
 
-func bar(frac float64, width int) string {
-	n := int(frac*float64(width) + 0.5)
-	n = max(0, min(width, n))
-	return "[" + strings.Repeat("#", n) + strings.Repeat(".", width-n) + "]"
+// progressView shows the progress of one or more jobs.
+type progressView interface {
+	// update shows job id's latest shot.
+	update(id string, s jobShot)
+	// overall shows how many of total jobs have ended (archive only).
+	overall(ended, total int)
+	// close ends the view (bars are finished or aborted).
+	close()
 }
 
-func (v *progressView) update(j *proto.Job, live *liveProgress) {
-	if v.mode == "none" {
+// newProgressView picks the view for mode: auto is bars on a terminal and
+// lines otherwise; none shows nothing.
+func newProgressView(w io.Writer, mode string) progressView {
+	if mode == "auto" || mode == "" {
+		mode = "lines"
+		if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+			mode = "bars"
+		}
+	}
+	switch mode {
+	case "bars":
+		return newBarsView(w)
+	case "none":
+		return noView{}
+	}
+	return &linesView{w: w, last: map[string]string{}}
+}
+
+type noView struct{}
+
+func (noView) update(string, jobShot) {}
+func (noView) overall(int, int)       {}
+func (noView) close()                 {}
+
+// linesView prints a line when a job's state or phase changes, or its
+// overall fraction crosses a 10% step: a log a person can read, not one line
+// per event.
+type linesView struct {
+	w    io.Writer
+	mu   sync.Mutex
+	last map[string]string
+	ends string
+}
+
+func (v *linesView) update(id string, s jobShot) {
+	key := fmt.Sprintf("%s %s %d", s.State, s.Phase, int(s.Fraction*10))
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.last[id] == key {
 		return
 	}
-	fetch, render, final, ft, rt := stages(j, live)
-	if v.mode == "bars" {
-		lines := []string{
-			fmt.Sprintf("%-10s %s", j.State, j.Title),
-			fmt.Sprintf("fetch    %s %3.0f%% %s", bar(fetch, 30), fetch*100, ft),
-			fmt.Sprintf("render   %s %3.0f%% %s", bar(render, 30), render*100, rt),
-			fmt.Sprintf("finalize %s %3.0f%% %s", bar(final, 30), final*100, live.stage),
-		}
-		if v.drawn > 0 {
-			fmt.Fprintf(v.w, "\x1b[%dA", v.drawn)
-		}
-		for _, l := range lines {
-			fmt.Fprintf(v.w, "\x1b[2K%s\n", l)
-		}
-		v.drawn = len(lines)
-		return
+	v.last[id] = key
+	line := fmt.Sprintf("%s: %s %3.0f%%", shortTitle(s.Title, id), s.Phase, s.Fraction*100)
+	if s.Detail != "" {
+		line += " (" + s.Detail + ")"
 	}
-	// Lines: the state, and each stage in steps of 10%.
-	line := fmt.Sprintf("%s: fetch %d%%, render %d%%, finalize %d%%", j.State,
-		int(fetch*10)*10, int(render*10)*10, int(final*10)*10)
-	if line != v.last {
-		v.last = line
+	if s.Rate != "" {
+		line += ", " + s.Rate
+	}
+	if s.ETA > 0 {
+		line += ", ETA " + s.ETA.String()
+	}
+	fmt.Fprintln(v.w, line)
+}
+
+func (v *linesView) overall(ended, total int) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	line := fmt.Sprintf("%d of %d recordings ended", ended, total)
+	if line != v.ends {
+		v.ends = line
 		fmt.Fprintln(v.w, line)
 	}
+}
+
+func (v *linesView) close() {}
+
+// shortTitle is a title cut to 40 characters, or the job id without one.
+func shortTitle(title, id string) string {
+	if title == "" {
+		return id
+	}
+	r := []rune(title)
+	if len(r) > 40 {
+		return string(r[:39]) + "…"
+	}
+	return title
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -45,16 +46,8 @@ func runRun(ctx context.Context, env *cli, args []string) error {
 	fs := newFlags(env, "run", runUsage)
 	var f runFlags
 	fs.StringVar(&f.out, "o", "", "output MP4 file (default: the sanitized title, .mp4, in the current directory)")
-	fs.StringVar(&f.dataDir, "data-dir", defaultDataDir(), "JetStream store, object store and scratch files")
 	fs.StringVar(&f.cookie, "session-cookie", "", "sessionId cookie for private recordings (from a logged-in browser)")
-	fs.StringVar(&f.listen, "listen", "", "also listen for NATS clients on HOST:PORT, so the nats CLI can watch (port 0: any free port); off by default")
-	fs.StringVar(&f.encoder, "encoder", renderer.EncoderAuto, "auto (NVENC when it works), libx264 or h264_nvenc")
-	fs.StringVar(&f.progress, "progress", "auto", "auto (bars on a terminal), bars, lines or none")
-	fs.IntVar(&f.fetchSlots, "fetchers", 2, "downloads at once")
-	fs.IntVar(&f.renderSlots, "renderers", 1, "units rendered at once")
-	f.coord.register(fs)
-	// Progress goes to the terminal; logs only say what needs attention.
-	f.log.registerLevel(fs, "warn")
+	f.registerFarm(fs)
 	if err := parseFlags(env, fs, args); err != nil {
 		return err
 	}
@@ -72,6 +65,20 @@ func runRun(ctx context.Context, env *cli, args []string) error {
 		}
 	}
 	return embeddedRun(ctx, env, f, fs.Arg(0))
+}
+
+// registerFarm registers the flags of the embedded farm (shared by run and
+// archive) and of its progress display.
+func (f *runFlags) registerFarm(fs *flag.FlagSet) {
+	fs.StringVar(&f.dataDir, "data-dir", defaultDataDir(), "JetStream store, object store and scratch files")
+	fs.StringVar(&f.listen, "listen", "", "also listen for NATS clients on HOST:PORT, so the nats CLI can watch (port 0: any free port); off by default")
+	fs.StringVar(&f.encoder, "encoder", renderer.EncoderAuto, "auto (NVENC when it works), libx264 or h264_nvenc")
+	fs.StringVar(&f.progress, "progress", "auto", "auto (bars on a terminal), bars, lines or none")
+	fs.IntVar(&f.fetchSlots, "fetchers", 2, "downloads at once")
+	fs.IntVar(&f.renderSlots, "renderers", 1, "units rendered at once")
+	f.coord.register(fs)
+	// Progress goes to the terminal; logs only say what needs attention.
+	f.log.registerLevel(fs, "warn")
 }
 
 // farm is the embedded farm of `mtsfarm run`.
@@ -203,7 +210,8 @@ func embeddedRun(ctx context.Context, env *cli, f runFlags, url string) error {
 	}
 	fmt.Fprintf(env.stderr, "job %s: %s\n", job.ID, job.URL)
 	show := newProgressView(env.stderr, f.progress)
-	final, err := followJob(ctx, fm, job.ID, show)
+	final, err := followJob(ctx, fm.nc, fm.errs, job.ID, show)
+	show.close()
 	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("stopped; run the same command again to resume (state kept in %s)", f.dataDir)
@@ -249,7 +257,15 @@ func submitLocal(ctx context.Context, nc *nats.Conn, req proto.SubmitRequest) (p
 		time.Sleep(100 * time.Millisecond)
 	}
 	job := reply.Jobs[0]
-	if job.Existing && (job.State == proto.StateFailed || job.State == proto.StateCanceled) {
+	ended := job.Existing && (job.State == proto.StateFailed || job.State == proto.StateCanceled)
+	if ended && req.SessionCookie != "" && !req.Force {
+		// The earlier job may have failed for want of this cookie, and a
+		// retry keeps its own spec: a new job takes the cookie (the media
+		// already fetched is reused from the store).
+		req.Force = true
+		return submitLocal(ctx, nc, req)
+	}
+	if ended {
 		var j proto.Job
 		if err := apiRequest(ctx, nc, proto.SubjectRetry, proto.JobRequest{Job: job.ID}, &j); err != nil {
 			return job, fmt.Errorf("retrying the earlier job %s: %w", job.ID, err)
@@ -260,9 +276,10 @@ func submitLocal(ctx context.Context, nc *nats.Conn, req proto.SubmitRequest) (p
 }
 
 // followJob shows a job's progress until it ends and returns its record.
-func followJob(ctx context.Context, fm *farm, id string, show *progressView) (*proto.Job, error) {
-	live := newLiveProgress()
-	sub, err := fm.nc.Subscribe(proto.EventSubject(id, proto.EventProgress), live.observe)
+// errs, when not nil, carries the fatal errors of the embedded farm's roles.
+func followJob(ctx context.Context, nc *nats.Conn, errs <-chan error, id string, show progressView) (*proto.Job, error) {
+	meter := newJobMeter()
+	sub, err := nc.Subscribe(proto.EventSubject(id, proto.EventProgress), meter.observe)
 	if err == nil {
 		defer sub.Unsubscribe()
 	}
@@ -270,17 +287,17 @@ func followJob(ctx context.Context, fm *farm, id string, show *progressView) (*p
 	defer tick.Stop()
 	for {
 		var j proto.Job
-		if err := apiRequest(ctx, fm.nc, proto.SubjectStatus, proto.JobRequest{Job: id}, &j); err != nil {
+		if err := apiRequest(ctx, nc, proto.SubjectStatus, proto.JobRequest{Job: id}, &j); err != nil {
 			return nil, err
 		}
-		show.update(&j, live)
+		show.update(id, meter.shot(&j, time.Now()))
 		if j.State.Terminal() {
 			return &j, nil
 		}
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case err := <-fm.errs:
+		case err := <-errs:
 			return nil, fmt.Errorf("a farm role stopped: %w", err)
 		case <-tick.C:
 		}
