@@ -3,6 +3,7 @@ module github.com/mtsfarm/mtsfarm
 go 1.26.8
 
 require (
+	github.com/creack/pty v1.1.24
 	github.com/mattn/go-isatty v0.0.22
 	github.com/minio/minio-go/v7 v7.4.1
 	github.com/nats-io/nats-server/v2 v2.15.2

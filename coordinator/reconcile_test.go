@@ -119,3 +119,19 @@ func TestOutputNamesClaimedAtomically(t *testing.T) {
 		t.Fatalf("the same job asked again got %s (%v), want its own %s", again, err, keys[2])
 	}
 }
+
+// A job of a course (submitted with "course") is named "{course} - {title}"
+// by default, and {course} fills a template of its own.
+func TestOutputNameOfACourse(t *testing.T) {
+	h := startCoordinator(t)
+	k, err := h.coord.outputKey(h.ctx, &proto.Job{ID: "coursejob1", Title: "Лекция 2",
+		Spec: proto.JobSpec{Course: "Go для всех"}})
+	if err != nil || k != "outputs/Go_для_всех_-_Лекция_2.mp4" {
+		t.Fatalf("course job named %q (%v)", k, err)
+	}
+	k, err = h.coord.outputKey(h.ctx, &proto.Job{ID: "coursejob2", Title: "Лекция 3",
+		Spec: proto.JobSpec{Course: "Go", Name: "{title} ({course})"}})
+	if err != nil || k != "outputs/Лекция_3_(Go).mp4" {
+		t.Fatalf("course template gave %q (%v)", k, err)
+	}
+}

@@ -7,6 +7,12 @@
 #                                              slides, a screenshare and a student)
 #   scripts/demo.sh URL [mtsfarm run flags]    a real MTS Link recording URL:
 #                                              plain `mtsfarm run [flags] URL`
+#   scripts/demo.sh --course [archive flags]   `mtsfarm archive` on the bundled course
+#                                              of five (scripts/scenarios/course-archive.json)
+#                                              into out/course; run it again: nothing is
+#                                              rendered twice
+#   scripts/demo.sh --course FILE [flags]      `mtsfarm archive [flags] FILE` on real
+#                                              recordings (a URL list or a manifest)
 #
 # Environment:
 #   MTSFARM_DEMO_DIR       data dir (default .tools/demo): the JetStream store, the
@@ -33,6 +39,17 @@ if [ $# -gt 0 ] && [[ $1 == http://* || $1 == https://* ]]; then
   log "mtsfarm run $* $url"
   exec "$mtsfarm" run "$@" "$url"
 fi
+course=
+if [ "${1:-}" = --course ]; then
+  course=1
+  shift
+  if [ $# -gt 0 ] && [ -f "$1" ]; then
+    list=$1
+    shift
+    log "mtsfarm archive $* $list"
+    exec "$mtsfarm" archive "$@" "$list"
+  fi
+fi
 for a in "$@"; do
   if [[ $a != -* ]] && [[ $a == *://* ]]; then
     log "give the recording URL first: scripts/demo.sh URL [mtsfarm run flags]"
@@ -43,6 +60,7 @@ done
 data=${MTSFARM_DEMO_DIR:-$repo_root/.tools/demo}
 out=${MTSFARM_DEMO_OUT:-out/demo.mp4}
 scenario=${MTSFARM_DEMO_SCENARIO:-scripts/scenarios/demo.json}
+[ -z "$course" ] || scenario=${MTSFARM_DEMO_SCENARIO:-scripts/scenarios/course-archive.json}
 [ -f "$scenario" ] || { log "no scenario file $scenario (MTSFARM_DEMO_SCENARIO)"; exit 2; }
 mkdir -p "$data/fake" "$(dirname "$out")"
 port=${MTSFARM_DEMO_PORT:-$(cat "$data/fake-mts.port" 2>/dev/null || echo 18089)}
@@ -65,6 +83,17 @@ fake_pid=$bg_pid
 url=$(wait_line "$fake_urls" '^https?://' 30 "$fake_pid") || { tail -n 20 "$fake_log" >&2; exit 1; }
 wait_port 127.0.0.1 "$port" 10 "$fake_pid" "$fake_log"
 log "fake MTS Link on 127.0.0.1:$port (log: $fake_log)"
+
+if [ -n "$course" ]; then
+  # Every URL of the course is printed before the server listens.
+  grep -E '^https?://' "$fake_urls" >"$data/course.txt"
+  outdir=${MTSFARM_DEMO_OUT:-out/course}
+  log "mtsfarm archive --mts-base-url http://127.0.0.1:$port --data-dir $data --out-dir $outdir --session-cookie fake-session-cookie $* $data/course.txt"
+  "$mtsfarm" archive --mts-base-url "http://127.0.0.1:$port" --data-dir "$data" --out-dir "$outdir" \
+    --session-cookie fake-session-cookie --course "Go для всех" "$@" "$data/course.txt"
+  log "the course is in $outdir (report: $outdir/archive-report.json); run the same command again: it skips what is archived"
+  exit 0
+fi
 
 start=$(date +%s.%N)
 log "mtsfarm run --mts-base-url http://127.0.0.1:$port --data-dir $data -o $out $* $url"

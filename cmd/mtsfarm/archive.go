@@ -94,9 +94,12 @@ func runArchive(ctx context.Context, env *cli, args []string) error {
 	if err := os.MkdirAll(f.outDir, 0o755); err != nil {
 		return fmt.Errorf("making --out-dir: %w", err)
 	}
-	log, _ := f.farm.log.logger(env.stderr)
+	view := newProgressView(env.stderr, f.farm.progress)
+	log, _ := f.farm.log.loggerVia(env.stderr, viewWriter(view, env.stderr))
 	a := newArchiver(f, list, log)
+	a.view = view
 	err = a.run(ctx, env)
+	view.close()
 	if werr := a.report.write(f.outDir); werr != nil && err == nil {
 		err = werr
 	}
@@ -126,7 +129,7 @@ type archiver struct {
 }
 
 func newArchiver(f archiveFlags, list *archiveList, log zerolog.Logger) *archiver {
-	a := &archiver{f: f, list: list, log: log, ff: ffmpeg.New(log), taken: map[string]int{}, view: noView{}}
+	a := &archiver{f: f, list: list, log: log, ff: ffmpeg.New(log), taken: map[string]int{}}
 	a.prev = loadArchiveReport(f.outDir, log)
 	a.report = &archiveReport{Course: list.Course, Started: time.Now().UTC()}
 	for _, e := range list.Entries {
@@ -158,8 +161,6 @@ func (a *archiver) run(ctx context.Context, env *cli) error {
 		return err
 	}
 	defer closeFarm()
-	a.view = newProgressView(env.stderr, a.f.farm.progress)
-	defer a.view.close()
 	a.view.overall(a.report.ended(), len(a.report.Recordings))
 	next := make(chan int)
 	var wg sync.WaitGroup

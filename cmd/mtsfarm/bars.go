@@ -21,6 +21,7 @@ const barScale = 1000
 // bytes), the rate and the ETA.
 type barsView struct {
 	p     *mpb.Progress
+	once  sync.Once
 	mu    sync.Mutex
 	jobs  map[string]*jobBar
 	total *mpb.Bar
@@ -45,6 +46,9 @@ func newBarsView(w io.Writer) *barsView {
 	return &barsView{p: p, jobs: map[string]*jobBar{}}
 }
 
+// Write prints b above the bars (log lines).
+func (v *barsView) Write(b []byte) (int, error) { return v.p.Write(b) }
+
 func (v *barsView) update(id string, s jobShot) {
 	v.mu.Lock()
 	jb := v.jobs[id]
@@ -52,7 +56,7 @@ func (v *barsView) update(id string, s jobShot) {
 		jb = &jobBar{shot: s}
 		jb.bar = v.p.AddBar(barScale, mpb.BarWidth(24), mpb.BarPriority(len(v.jobs)+1),
 			mpb.PrependDecorators(
-				decor.Any(func(decor.Statistics) string { return fmt.Sprintf("%-32s", shortTitle(jb.get().Title, id)) }),
+				decor.Any(func(decor.Statistics) string { return fmt.Sprintf("%-31s ", barTitle(jb.get().Title, id)) }),
 				decor.Any(func(decor.Statistics) string { return fmt.Sprintf("%-9s", jb.get().Phase) })),
 			mpb.AppendDecorators(
 				decor.Any(func(decor.Statistics) string { return fmt.Sprintf("%3.0f%%", jb.get().Fraction*100) }),
@@ -72,6 +76,15 @@ func (v *barsView) update(id string, s jobShot) {
 	default:
 		jb.bar.SetCurrent(min(barScale-1, int64(s.Fraction*barScale)))
 	}
+}
+
+// barTitle is a title cut to 30 characters.
+func barTitle(title, id string) string {
+	r := []rune(shortTitle(title, id))
+	if len(r) > 30 {
+		return string(r[:29]) + "…"
+	}
+	return string(r)
 }
 
 // barDetail is the text right of a bar: detail, rate, ETA.
@@ -103,7 +116,9 @@ func (v *barsView) overall(ended, total int) {
 
 // close finishes every bar (a job still running when the view closes, on
 // Ctrl-C, is aborted) and waits for the last frame.
-func (v *barsView) close() {
+func (v *barsView) close() { v.once.Do(v.finish) }
+
+func (v *barsView) finish() {
 	v.mu.Lock()
 	for _, jb := range v.jobs {
 		if !jb.bar.Completed() {

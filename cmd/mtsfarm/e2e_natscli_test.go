@@ -85,7 +85,8 @@ func TestE2ENATSCLISubmit(t *testing.T) {
 		}
 	}
 
-	body, err := json.Marshal(map[string]string{"url": fake.RecordingURL(0)})
+	// A course of one, as `nats req` archives a course on a farm.
+	body, err := json.Marshal(map[string]any{"urls": []string{fake.RecordingURL(0)}, "course": "Курс 1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +121,7 @@ func TestE2ENATSCLISubmit(t *testing.T) {
 	if err := json.Unmarshal([]byte(strings.TrimSpace(out)), &j); err != nil {
 		t.Fatalf("status reply %q: %v", out, err)
 	}
-	if j.ID != job.ID || j.State != proto.StateDone || j.OutputKey == "" || j.OutputSize <= 0 {
+	if j.ID != job.ID || j.State != proto.StateDone || !strings.HasPrefix(j.OutputKey, "outputs/Курс_1_-_") || j.OutputSize <= 0 {
 		t.Fatalf("status of %s: %s, output %q (%d bytes); want done with an output", job.ID, j.State, j.OutputKey, j.OutputSize)
 	}
 

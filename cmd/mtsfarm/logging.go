@@ -27,13 +27,20 @@ func (l *logFlags) registerLevel(fs *flag.FlagSet, level string) {
 // logger builds the one root logger of the process, writing to w: JSON by
 // default, human-readable console lines when w is a terminal.
 func (l *logFlags) logger(w io.Writer) (zerolog.Logger, error) {
+	return l.loggerVia(w, w)
+}
+
+// loggerVia decides the format by the stream stderr (console on a terminal)
+// but writes through w: the progress bars, which print log lines above
+// themselves instead of tearing through them.
+func (l *logFlags) loggerVia(stderr, w io.Writer) (zerolog.Logger, error) {
 	lvl, err := zerolog.ParseLevel(l.level)
 	if err != nil || l.level == "" {
 		lvl = zerolog.InfoLevel
 	}
 	console := l.format == "console"
 	if l.format == "auto" {
-		if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+		if f, ok := stderr.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
 			console = true
 		}
 	}

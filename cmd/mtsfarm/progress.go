@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/creack/pty"
 	"github.com/mattn/go-isatty"
 	"github.com/nats-io/nats.go"
 
@@ -197,8 +198,11 @@ type progressView interface {
 func newProgressView(w io.Writer, mode string) progressView {
 	if mode == "auto" || mode == "" {
 		mode = "lines"
+		// Bars need a terminal that knows its width.
 		if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
-			mode = "bars"
+			if _, cols, err := pty.Getsize(f); err == nil && cols >= 60 {
+				mode = "bars"
+			}
 		}
 	}
 	switch mode {
@@ -269,4 +273,13 @@ func shortTitle(title, id string) string {
 		return string(r[:39]) + "…"
 	}
 	return title
+}
+
+// viewWriter is where log lines go while view shows progress: through the
+// bars (above them), else straight to stderr.
+func viewWriter(view progressView, stderr io.Writer) io.Writer {
+	if w, ok := view.(io.Writer); ok {
+		return w
+	}
+	return stderr
 }

@@ -195,7 +195,9 @@ func (fm *farm) close() {
 }
 
 func embeddedRun(ctx context.Context, env *cli, f runFlags, url string) error {
-	log, _ := f.log.logger(env.stderr)
+	show := newProgressView(env.stderr, f.progress)
+	defer show.close()
+	log, _ := f.log.loggerVia(env.stderr, viewWriter(show, env.stderr))
 	fm, err := startFarm(ctx, f, log)
 	if err != nil {
 		return err
@@ -209,7 +211,6 @@ func embeddedRun(ctx context.Context, env *cli, f runFlags, url string) error {
 		return err
 	}
 	fmt.Fprintf(env.stderr, "job %s: %s\n", job.ID, job.URL)
-	show := newProgressView(env.stderr, f.progress)
 	final, err := followJob(ctx, fm.nc, fm.errs, job.ID, show)
 	show.close()
 	if err != nil {
