@@ -61,6 +61,10 @@ type Config struct {
 	StallTimeout time.Duration
 	// PlaylistTimeout bounds the HLS playlist request (spec §3.3: 10 s).
 	PlaylistTimeout time.Duration
+	// MaxChunkBytes caps one media or slide download (0: no cap). A real
+	// 30-minute chunk is a few hundred MB; the default is far above that
+	// and below what fills a fetcher's disk.
+	MaxChunkBytes int64
 	// ProgressEvery is the least time between two progress events of a task.
 	ProgressEvery time.Duration
 	// PresenceEvery is how often the presence entry is renewed.
@@ -97,6 +101,7 @@ func DefaultConfig() Config {
 		ConnectTimeout:  15 * time.Second,
 		StallTimeout:    30 * time.Second,
 		PlaylistTimeout: 10 * time.Second,
+		MaxChunkBytes:   8 << 30,
 		ProgressEvery:   time.Second,
 		PresenceEvery:   10 * time.Second,
 	}
@@ -146,6 +151,9 @@ func (c Config) Validate() error {
 	}
 	if c.RetryMax < c.RetryBase {
 		errs = append(errs, errors.New("retry max is below retry base"))
+	}
+	if c.MaxChunkBytes < 0 {
+		errs = append(errs, fmt.Errorf("max chunk bytes %d: want 0 (no cap) or more (--max-chunk-bytes)", c.MaxChunkBytes))
 	}
 	if c.MaxRetryAfter < 0 || c.AckWait < 0 || c.PollWait < 0 {
 		errs = append(errs, errors.New("max retry-after, ack wait and poll wait must not be negative"))

@@ -32,7 +32,18 @@ type downloader struct {
 	// stall is how long a response may send nothing before the connection
 	// is dropped and resumed.
 	stall time.Duration
-	log   zerolog.Logger
+	// maxBytes caps a download (0: no cap): a file announced or grown
+	// past it fails permanently.
+	maxBytes int64
+	log      zerolog.Logger
+}
+
+// ErrTooBig: a download is over the size cap.
+var ErrTooBig = errors.New("over the size cap")
+
+func (d *downloader) tooBig(u string, size int64) error {
+	return retry.Permanent(fmt.Errorf("GET %s: %w: %d bytes or more, the cap is %d (a real chunk is far smaller; "+
+		"raise --max-chunk-bytes if this file is genuine)", u, ErrTooBig, size, d.maxBytes))
 }
 
 // dlStats describes a finished download.
@@ -203,8 +214,14 @@ func (d *downloader) body(resp *http.Response, f *os.File, offset *int64, st *dl
 		return false, &StatusError{Code: resp.StatusCode, URL: u,
 			RetryAfter: retry.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())}
 	}
+	if d.maxBytes > 0 && st.Total > d.maxBytes {
+		return false, d.tooBig(u, st.Total)
+	}
 	for {
 		n, rerr := resp.Body.Read(buf)
+		if d.maxBytes > 0 && *offset+int64(n) > d.maxBytes {
+			return false, d.tooBig(u, *offset+int64(n))
+		}
 		if n > 0 {
 			watchdog.Reset(d.stall)
 			if _, err := f.Write(buf[:n]); err != nil {

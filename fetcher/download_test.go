@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -399,5 +400,34 @@ func TestDownloadGivesUpOnRepeatedDropsWithoutRange(t *testing.T) {
 	}
 	if n := len(rs.requests()); n > d.maxFailures+1 {
 		t.Errorf("%d requests, want at most %d", n, d.maxFailures+1)
+	}
+}
+
+// TestDownloadSizeCap: a file over the cap fails at once, permanently, with
+// the cap in the message — whether the server announces its size or streams
+// without one — and nothing is retried.
+func TestDownloadSizeCap(t *testing.T) {
+	content := testContent(3 << 20)
+	for _, announce := range []bool{true, false} {
+		rs := newRangeServer(t, content, func(n int, w http.ResponseWriter, r *http.Request) bool {
+			if announce {
+				return false
+			}
+			w.WriteHeader(http.StatusOK) // no Content-Length: chunked
+			for off := 0; off < len(content); off += 64 << 10 {
+				_, _ = w.Write(content[off : off+64<<10])
+				w.(http.Flusher).Flush()
+			}
+			return true
+		})
+		d := testDL(t, rs.srv.URL)
+		d.maxBytes = 1 << 20
+		_, err := d.get(context.Background(), rs.srv.URL+"/x.mp4", filepath.Join(t.TempDir(), "x.mp4"), nil)
+		if !errors.Is(err, ErrTooBig) || !retry.IsPermanent(err) || !strings.Contains(err.Error(), "--max-chunk-bytes") {
+			t.Errorf("announced %v: error %v; want a permanent ErrTooBig naming --max-chunk-bytes", announce, err)
+		}
+		if n := len(rs.requests()); n != 1 {
+			t.Errorf("announced %v: %d requests; want 1 (no retry of a file over the cap)", announce, n)
+		}
 	}
 }

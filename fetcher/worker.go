@@ -76,7 +76,8 @@ func New(cfg Config, deps Deps) (*Worker, error) {
 		cfg: cfg, deps: deps, log: log, policy: policy, parser: parser, client: client, mts: mc,
 		hosts: newHostLimiter(cfg.PerHost),
 		dl: &downloader{client: client, userAgent: cfg.UserAgent, backoff: retry.Backoff{Base: cfg.RetryBase, Max: cfg.RetryMax},
-			maxFailures: cfg.NetFailures, maxInlineWait: cfg.MaxRetryAfter, stall: cfg.StallTimeout, log: log},
+			maxFailures: cfg.NetFailures, maxInlineWait: cfg.MaxRetryAfter, stall: cfg.StallTimeout,
+			maxBytes: cfg.MaxChunkBytes, log: log},
 		root:    filepath.Join(cfg.WorkDir, cfg.WorkerID),
 		current: map[string]int{}, cancels: bus.NewCancels(log),
 	}

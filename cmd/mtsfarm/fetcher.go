@@ -38,6 +38,7 @@ func (f *fetcherFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.cfg.WorkDir, "work-dir", f.cfg.WorkDir, "directory for temp files while downloading")
 	fs.IntVar(&f.cfg.Attempts, "attempts", f.cfg.Attempts, "downloads of a file that arrives corrupt before it is reported invalid")
 	fs.DurationVar(&f.cfg.StallTimeout, "stall-timeout", f.cfg.StallTimeout, "resume a download that receives nothing for this long")
+	fs.Int64Var(&f.cfg.MaxChunkBytes, "max-chunk-bytes", f.cfg.MaxChunkBytes, "largest media or slide file fetched, in bytes (0: no cap); a bigger one is refused and left out with a warning")
 	fs.BoolVar(&f.cfg.DecodeCheck, "decode-check", f.cfg.DecodeCheck, "also decode every media file completely before storing it (slow)")
 }
 
