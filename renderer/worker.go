@@ -271,6 +271,11 @@ func (w *Worker) render(ctx context.Context, t *bus.Task, u proto.RenderUnit, lo
 		if ctx.Err() != nil || errors.Is(err, ErrStalled) {
 			return proto.UnitResult{}, err
 		}
+		if ffmpeg.Transient(err) {
+			// An input URL failed for a moment (the store's 5xx, a reset):
+			// not the media's fault nor the encoder's.
+			return proto.UnitResult{}, &transientError{err}
+		}
 		var xe *ffmpeg.ExitError
 		if a.encoder == EncoderNVENC && errors.As(err, &xe) && xe.OOMKilled() {
 			// Spec §5.11: retry at once on libx264, and stay on the CPU.
@@ -285,7 +290,11 @@ func (w *Worker) render(ctx context.Context, t *bus.Task, u proto.RenderUnit, lo
 		}
 		if !repaired {
 			repaired = true
-			if fixed, fixedURLs, changes := w.repair(ctx, u, urls); len(changes) > 0 {
+			fixed, fixedURLs, changes, rerr := w.repair(ctx, u, urls)
+			if rerr != nil {
+				return proto.UnitResult{}, rerr // the store or network, not the media: hand the unit back
+			}
+			if len(changes) > 0 {
 				for _, c := range changes {
 					alog.Warn().Str("change", c).Msg("input differs from what the unit says; rendering again")
 					w.warn(ctx, u, c)
@@ -381,7 +390,13 @@ func (w *Worker) inputs(ctx context.Context, u proto.RenderUnit) (map[string]str
 // got wrong: a file that does not probe is rendered absent, a missing audio
 // track silent, a missing video track absent. It returns the corrected unit
 // and URLs and what changed.
-func (w *Worker) repair(ctx context.Context, u proto.RenderUnit, urls map[string]string) (proto.RenderUnit, map[string]string, []string) {
+//
+// Only media that is definitively missing or unreadable is rendered absent:
+// a probe that failed because the object store or the network failed for a
+// moment (the object's Stat fails, or ffprobe saw a 5xx, a refused or reset
+// connection, a timeout: ffmpeg.Transient) returns a transient error, and
+// the unit is rendered again later with every source.
+func (w *Worker) repair(ctx context.Context, u proto.RenderUnit, urls map[string]string) (proto.RenderUnit, map[string]string, []string, error) {
 	fixedURLs := make(map[string]string, len(urls))
 	for k, v := range urls {
 		fixedURLs[k] = v
@@ -394,6 +409,11 @@ func (w *Worker) repair(ctx context.Context, u proto.RenderUnit, urls map[string
 			continue
 		}
 		info, err := w.deps.FFmpeg.Probe(ctx, loc)
+		if err != nil {
+			if terr := w.probeTransient(ctx, s, err); terr != nil {
+				return u, urls, nil, terr
+			}
+		}
 		switch {
 		case err != nil || !info.HasVideo && !info.HasAudio:
 			delete(fixedURLs, s.ID)
@@ -407,7 +427,23 @@ func (w *Worker) repair(ctx context.Context, u proto.RenderUnit, urls map[string
 			changes = append(changes, fmt.Sprintf("source %s (%s) has no audio track: rendered silent", s.ID, s.Key))
 		}
 	}
-	return u, fixedURLs, changes
+	return u, fixedURLs, changes, nil
+}
+
+// probeTransient says whether a failed probe of source s was the store's or
+// the network's fault: a transient error to hand the unit back with, or nil
+// when the media itself is bad.
+func (w *Worker) probeTransient(ctx context.Context, s proto.UnitSource, probeErr error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if ffmpeg.Transient(probeErr) {
+		return &transientError{fmt.Errorf("reading source %s (%s): %w", s.ID, s.Key, probeErr)}
+	}
+	if _, err := w.deps.Store.Stat(ctx, s.Key); err != nil && !errors.Is(err, blob.ErrNotFound) {
+		return &transientError{fmt.Errorf("checking source %s (%s) in the object store: %w", s.ID, s.Key, err)}
+	}
+	return nil
 }
 
 // stored reports whether the unit's files are already stored (a redelivery

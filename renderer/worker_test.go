@@ -1,6 +1,7 @@
 package renderer
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -506,4 +507,77 @@ func fmtAttempts(as []attempt) []string {
 		out = append(out, describe(a.encoder, a.cuda))
 	}
 	return out
+}
+
+// busyStore serves "media/busy.mp4" from an HTTP server that answers 503
+// (an object store in trouble) until busyUntil, then the file; Stat of it
+// fails meanwhile too.
+type busyStore struct {
+	blob.Store
+	url       string
+	busyUntil time.Time
+}
+
+func (s busyStore) ReadURL(ctx context.Context, key string, expiry time.Duration) (string, error) {
+	if key == "media/busy.mp4" {
+		return s.url, nil
+	}
+	return s.Store.ReadURL(ctx, key, expiry)
+}
+
+func (s busyStore) Stat(ctx context.Context, key string) (blob.Info, error) {
+	if key == "media/busy.mp4" && time.Now().Before(s.busyUntil) {
+		return blob.Info{}, errors.New("503 Service Unavailable: the store is busy")
+	}
+	return s.Store.Stat(ctx, key)
+}
+
+// TestWorkerStoreHiccupIsNotAbsence: while the object store answers 503
+// for a source, the unit is handed back and rendered again later with that
+// source present: a moment of trouble is never rendered as a missing
+// speaker (before, the repair after the failed render marked it absent and
+// the unit was done, black, with a warning).
+func TestWorkerStoreHiccupIsNotAbsence(t *testing.T) {
+	m := media(t)
+	f := newFarm(t, localStore(t))
+	f.put("media/red.mp4", m.red.path)
+	f.put("media/busy.mp4", m.blue.path)
+	data, err := os.ReadFile(m.blue.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	busyUntil := time.Now().Add(4 * time.Second)
+	var busy, served atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if time.Now().Before(busyUntil) {
+			busy.Add(1)
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+			return
+		}
+		served.Add(1)
+		http.ServeContent(w, r, "busy.mp4", time.Time{}, bytes.NewReader(data))
+	}))
+	defer srv.Close()
+	f.start(t, "renderer-a", nil, busyStore{Store: f.store, url: srv.URL + "/busy.mp4", busyUntil: busyUntil})
+
+	u := testUnit(640, 360, 2, []proto.UnitSource{
+		src("red", proto.SourceWebcam, m.red, 0, 0, 2),
+		src("busy", proto.SourceWebcam, m.blue, 0, 0, 2),
+	}, proto.UnitWindow{Start: 0, End: 2, Layout: proto.LayoutGrid, Grid: []string{"red", "busy"}, Audio: []string{"red", "busy"}})
+	u.Job = "jbusy"
+	u.Sources[0].Key, u.Sources[1].Key = "media/red.mp4", "media/busy.mp4"
+	u.VideoKey, u.AudioKey = proto.UnitVideoKey("jbusy", 0, 0), proto.UnitAudioKey("jbusy", 0, 0)
+	f.publish(u)
+	res, ok := f.result(90 * time.Second)
+	if !ok || res.Status != proto.UnitDone {
+		t.Fatalf("result %+v (ok %v), want done", res, ok)
+	}
+	for _, e := range f.eventsOf(proto.EventWarning) {
+		if strings.Contains(e.Message, "busy") {
+			t.Errorf("a store hiccup became a warning: %s", e.Message)
+		}
+	}
+	if busy.Load() == 0 || served.Load() == 0 {
+		t.Fatalf("the store was busy %d times and served %d: the test did not exercise the hiccup", busy.Load(), served.Load())
+	}
 }

@@ -291,3 +291,41 @@ func TestPlaylistAsChunkIsRefused(t *testing.T) {
 		t.Fatalf("ffmpeg/ffprobe made %d requests to URLs inside a fetched file", n)
 	}
 }
+
+// TestTransient: ffprobe reading a URL whose server answers 503 or refuses
+// the connection failed for a moment; a 404 or a file that is not media did
+// not.
+func TestTransient(t *testing.T) {
+	r := newRunner(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		switch req.URL.Path {
+		case "/busy.mp4":
+			http.Error(w, "slow down", http.StatusServiceUnavailable)
+		case "/junk.mp4":
+			_, _ = w.Write([]byte("this is not a video"))
+		default:
+			http.NotFound(w, req)
+		}
+	}))
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closedURL := closed.URL
+	closed.Close()
+	defer srv.Close()
+	for url, want := range map[string]bool{
+		srv.URL + "/busy.mp4": true,
+		closedURL + "/x.mp4":  true,
+		srv.URL + "/gone.mp4": false,
+		srv.URL + "/junk.mp4": false,
+	} {
+		_, err := r.Probe(context.Background(), url)
+		if err == nil {
+			t.Fatalf("probing %s: no error", url)
+		}
+		if got := Transient(err); got != want {
+			t.Errorf("Transient(probe of %s) = %v, want %v: %v", url, got, want, err)
+		}
+	}
+	if Transient(errors.New("server returned 503")) {
+		t.Error("a plain error is not an ffmpeg exit")
+	}
+}
