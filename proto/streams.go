@@ -39,6 +39,10 @@ const (
 	DuplicateWindow = 24 * time.Hour
 	// EventsMaxAge is how long events are kept.
 	EventsMaxAge = 7 * 24 * time.Hour
+	// EventsMaxBytes bounds the events stream: it shares the JetStream
+	// store with the work queues, and a full store would stop the farm. The
+	// oldest events go first (a week of a busy farm is far below this).
+	EventsMaxBytes = 1 << 30
 	// WorkerTTL is how long a worker's presence entry lives without renewal.
 	WorkerTTL = 30 * time.Second
 )

@@ -61,6 +61,7 @@ func Definitions(replicas int) Topology {
 		Storage:     jetstream.FileStorage,
 		Replicas:    replicas,
 		MaxAge:      proto.EventsMaxAge,
+		MaxBytes:    proto.EventsMaxBytes,
 		Discard:     jetstream.DiscardOld,
 	}}
 	return Topology{
@@ -73,7 +74,10 @@ func Definitions(replicas int) Topology {
 			events,
 		},
 		Buckets: []jetstream.KeyValueConfig{
-			{Bucket: proto.BucketJobs, Description: "job records (compare-and-set only)", History: 5,
+			// History 1: a record holds the session cookie until the flow is
+			// resolved, and no earlier revision may keep it after; the
+			// compare-and-set needs only the last revision.
+			{Bucket: proto.BucketJobs, Description: "job records (compare-and-set only)", History: 1,
 				Storage: jetstream.FileStorage, Replicas: replicas},
 			{Bucket: proto.BucketWorkers, Description: "worker presence and capabilities", TTL: proto.WorkerTTL,
 				Storage: jetstream.MemoryStorage, Replicas: replicas},
