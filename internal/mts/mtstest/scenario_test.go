@@ -61,7 +61,7 @@ func TestBundledScenarios(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"audio-40.json", "bench-20m.json", "course-5.json", "course-archive.json", "demo.json", "edge-cases.json", "faults.json", "gaps-overlaps.json",
-		"lecture-3h.json", "lecture-slides.json", "screenshare.json", "seminar-6.json"}
+		"lecture-3h-class.json", "lecture-3h.json", "lecture-slides.json", "screenshare.json", "seminar-6.json"}
 	var names []string
 	for _, f := range files {
 		names = append(names, filepath.Base(f))
@@ -90,6 +90,16 @@ func TestBundledScenarios(t *testing.T) {
 		"lecture-3h.json": func(sc *Scenario) bool {
 			w := sc.Webinars[0]
 			return w.Duration == 10800 && w.Streams[0].chunkCount() == 6 && w.Streams[0].ChunkSeconds == 1800
+		},
+		"lecture-3h-class.json": func(sc *Scenario) bool {
+			w := sc.Webinars[0]
+			audio := 0
+			for _, s := range w.Streams {
+				if s.Kind == KindAudio {
+					audio++
+				}
+			}
+			return w.Duration == 10800 && audio >= 30 && len(w.Slides) >= 20
 		},
 		"bench-20m.json": func(sc *Scenario) bool {
 			w := sc.Webinars[0]
