@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,8 +12,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/nats-io/nats.go/micro"
 
+	"github.com/mtsfarm/mtsfarm/internal/jobapi"
 	"github.com/mtsfarm/mtsfarm/proto"
 )
 
@@ -22,42 +21,11 @@ import (
 // as `nats req mtsfarm.api.…` does.
 
 // errNoCoordinator: nothing answers the job API.
-var errNoCoordinator = errors.New("no coordinator answers")
+var errNoCoordinator = jobapi.ErrNoCoordinator
 
 // apiRequest sends body to an API subject and decodes the reply into out. A
 // coordinator's error reply becomes an error with its text.
-func apiRequest(ctx context.Context, nc *nats.Conn, subject string, body, out any) error {
-	data, err := json.Marshal(body)
-	if err != nil {
-		return err
-	}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-	}
-	msg, err := nc.RequestWithContext(ctx, subject, data)
-	if errors.Is(err, nats.ErrNoResponders) {
-		return fmt.Errorf("%w on %s: start one (mtsfarm coordinator) or check --nats-url", errNoCoordinator, subject)
-	}
-	if err != nil {
-		return fmt.Errorf("asking %s: %w", subject, err)
-	}
-	if code := msg.Header.Get(micro.ErrorCodeHeader); code != "" {
-		var ae proto.APIError
-		if json.Unmarshal(msg.Data, &ae) == nil && ae.Error != "" {
-			return errors.New(ae.Error)
-		}
-		return fmt.Errorf("%s (code %s)", msg.Header.Get(micro.ErrorHeader), code)
-	}
-	if out == nil {
-		return nil
-	}
-	if err := json.Unmarshal(msg.Data, out); err != nil {
-		return fmt.Errorf("reading the answer of %s: %w", subject, err)
-	}
-	return nil
-}
+var apiRequest = jobapi.Request
 
 // clientFlags are the flags of every client command.
 type clientFlags struct {

@@ -49,7 +49,11 @@ func TestE2ELecture3Hours(t *testing.T) {
 		{at: 100, layout: proto.LayoutSingle, main: e2eRed, description: "before the first slide"},
 		slides(1000, e2eMagenta),
 		slides(2990, e2eYellow),
-		func() e2eShot { s := presenter; s.at, s.description = 4000, "the screen share over the slides"; return s }(),
+		func() e2eShot {
+			s := presenter
+			s.at, s.description = 4000, "the screen share over the slides"
+			return s
+		}(),
 		func() e2eShot { s := presenter; s.at, s.description = 5990, "the screen share's last second"; return s }(),
 		slides(8000, e2eCyan),
 		{at: 10600, layout: proto.LayoutSingle, main: e2eRed, description: "after the presentation ended"},

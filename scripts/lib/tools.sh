@@ -3,6 +3,7 @@
 #   ffmpeg/ffprobe  Debian packages (apt-get)
 #   minio           the MinIO server (AGPL; run as a separate process, never linked)
 #   nats            the NATS CLI
+#   chromium        Debian package, headless, for the dashboard's browser test
 #   nats-server     opt-in (ensure_nats_server): the standalone NATS server, for
 #                   scripts/e2e-farm.sh; tests embed the server instead
 # Go tools go into $TOOLS_DIR (default .tools/bin, git-ignored) at pinned versions.
@@ -45,8 +46,17 @@ ensure_go_tool() {
   echo "$pkg" >"$stamp"
 }
 
+ensure_chromium() {
+  if command -v chromium >/dev/null 2>&1; then return 0; fi
+  log "installing chromium (Debian package, for the dashboard's browser test)"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
+  command -v chromium >/dev/null || { log "chromium did not install"; return 1; }
+}
+
 ensure_tools() {
   ensure_ffmpeg
+  ensure_chromium
   ensure_go_tool nats "github.com/nats-io/natscli/nats@$NATSCLI_VERSION"
   ensure_go_tool minio "github.com/minio/minio@$MINIO_VERSION"
 }
