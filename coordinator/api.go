@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -52,6 +53,7 @@ func (c *Coordinator) startService(ctx context.Context) (micro.Service, error) {
 		{"list", c.apiList, `job summaries, newest first {"state": "failed", "limit": 20}`},
 		{"cancel", c.apiCancel, `cancel {"job": "<id>"}`},
 		{"retry", c.apiRetry, `retry the failed parts of {"job": "<id>"}`},
+		{"plan", c.apiPlan, `the current plan of {"job": "<id>"} (layout windows, units, slides; URLs redacted)`},
 	}
 	for _, e := range endpoints {
 		fn := e.fn
@@ -299,6 +301,12 @@ type JobSummary struct {
 	Output   string         `json:"output_key,omitempty"`
 	Error    string         `json:"error,omitempty"`
 	Created  string         `json:"created"`
+	// Course, Duration (seconds), Warnings (how many) and Updated are what a
+	// list view shows beside the state; the record (status) has the rest.
+	Course   string  `json:"course,omitempty"`
+	Duration float64 `json:"duration,omitempty"`
+	Warnings int     `json:"warnings,omitempty"`
+	Updated  string  `json:"updated,omitempty"`
 }
 
 func (c *Coordinator) apiList(ctx context.Context, data []byte) (any, error) {
@@ -313,9 +321,52 @@ func (c *Coordinator) apiList(ctx context.Context, data []byte) (any, error) {
 	out := make([]JobSummary, 0, len(jobs))
 	for _, j := range jobs {
 		out = append(out, JobSummary{ID: j.ID, State: j.State, Title: j.Title, URL: j.Spec.URL, Progress: j.Progress,
-			Output: j.OutputKey, Error: j.Error, Created: j.Created.Format("2006-01-02T15:04:05Z07:00")})
+			Output: j.OutputKey, Error: j.Error, Created: j.Created.Format(time.RFC3339),
+			Course: j.Spec.Course, Duration: j.Duration, Warnings: len(j.Warnings), Updated: j.Updated.Format(time.RFC3339)})
 	}
 	return out, nil
+}
+
+// apiPlan answers a job's plan as it stands (from its flow and what its
+// chunks know), for the dashboard's timeline and `nats req`. Every URL in
+// it is redacted.
+func (c *Coordinator) apiPlan(ctx context.Context, data []byte) (any, error) {
+	req, err := c.decodeJobRequest(data, true)
+	if err != nil {
+		return nil, err
+	}
+	j, _, err := c.jobs.get(ctx, req.Job)
+	if err != nil {
+		return nil, err
+	}
+	if j.State == proto.StateQueued || j.State == proto.StateResolving {
+		return nil, &apiError{code: 409, msg: fmt.Sprintf("job %s is %s: its plan is made once the recording is resolved", j.ID, j.State)}
+	}
+	cp := *j
+	p, err := c.planFor(ctx, &cp, false)
+	if err != nil {
+		return nil, err
+	}
+	out := *p
+	out.Sessions = slices.Clone(p.Sessions)
+	for i := range out.Sessions {
+		out.Sessions[i].URL = proto.RedactURL(out.Sessions[i].URL)
+	}
+	out.Slides = slices.Clone(p.Slides)
+	for i := range out.Slides {
+		out.Slides[i].URL = proto.RedactURL(out.Slides[i].URL)
+	}
+	out.Units = slices.Clone(p.Units)
+	for i := range out.Units {
+		out.Units[i].Windows = slices.Clone(p.Units[i].Windows)
+		for k := range out.Units[i].Windows {
+			out.Units[i].Windows[k].Slide = proto.RedactURL(out.Units[i].Windows[k].Slide)
+		}
+	}
+	if body, err := json.Marshal(out); err == nil && int64(len(body)) > c.nc.MaxPayload()-1024 {
+		return nil, fmt.Errorf("the plan of job %s is %d bytes, more than one NATS message holds (max_payload %d): print it with mtsfarm plan", j.ID, len(body), c.nc.MaxPayload())
+	}
+	return &out, nil
 }
 
 func (c *Coordinator) apiCancel(ctx context.Context, data []byte) (any, error) {

@@ -16,6 +16,7 @@ const (
 	SubjectList   = "mtsfarm.api.list"
 	SubjectCancel = "mtsfarm.api.cancel"
 	SubjectRetry  = "mtsfarm.api.retry"
+	SubjectPlan   = "mtsfarm.api.plan"
 
 	// SubjectIntake is the durable intake: submissions published here are kept
 	// in a stream until a coordinator takes them, so `nats pub mtsfarm.intake`

@@ -214,6 +214,10 @@ func (a *archiver) connect(ctx context.Context, env *cli) (func(), error) {
 			return nil, fmt.Errorf("opening the farm's object store to fetch outputs: %w", err)
 		}
 		a.nc, a.store = nc, st
+		if err := a.f.farm.dash.start(ctx, env, nc, st, a.log); err != nil {
+			nc.Close()
+			return nil, err
+		}
 		return nc.Close, nil
 	}
 	fm, err := startFarm(ctx, a.f.farm, a.log)
@@ -222,6 +226,10 @@ func (a *archiver) connect(ctx context.Context, env *cli) (func(), error) {
 	}
 	if a.f.farm.listen != "" {
 		fmt.Fprintf(env.stderr, "NATS clients can attach at %s\n", fm.emb.ClientURL())
+	}
+	if err := a.f.farm.dash.start(ctx, env, fm.nc, fm.store, a.log); err != nil {
+		fm.close()
+		return nil, err
 	}
 	a.nc, a.store, a.errs = fm.nc, fm.store, fm.errs
 	return fm.close, nil

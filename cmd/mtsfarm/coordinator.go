@@ -46,6 +46,8 @@ func runCoordinator(ctx context.Context, env *cli, args []string) error {
 	fs.StringVar(&cf.cfg.WorkDir, "work-dir", cf.cfg.WorkDir, "scratch directory for finalizing")
 	replicas := fs.Int("replicas", 1, "stream replicas when provisioning (3 on a production cluster)")
 	provision := fs.Bool("provision", true, "create or update the streams, consumers and KV buckets at start")
+	var dash dashFlags
+	dash.register(fs)
 	log, err := role.parse(env, fs, args)
 	if err != nil {
 		return err
@@ -67,6 +69,9 @@ func runCoordinator(ctx context.Context, env *cli, args []string) error {
 	}
 	c, err := coordinator.New(ctx, cf.cfg, nc, store, ffmpeg.New(log))
 	if err != nil {
+		return err
+	}
+	if err := dash.start(ctx, env, nc, store, log); err != nil {
 		return err
 	}
 	return c.Run(ctx)

@@ -27,18 +27,24 @@ import (
 )
 
 const runUsage = `run [flags] URL
+       run --http HOST:PORT [flags]
 
 Render one recording in this process: an embedded NATS server with
 JetStream, a local object store, a coordinator, fetchers and a renderer, all
 talking exactly as a farm does. Everything lives in the data dir, so running
 the same command again after Ctrl-C resumes where it stopped, and a second
-recording reuses every chunk already downloaded.`
+recording reuses every chunk already downloaded.
+
+With --http the farm's web dashboard is served for as long as the run
+lasts; with --http and no URL the farm stays up until Ctrl-C, for jobs
+submitted from the dashboard (with --http-token) or with nats req.`
 
 // runFlags are the flags of `mtsfarm run`.
 type runFlags struct {
 	out, dataDir, cookie, listen, encoder, progress string
 	fetchSlots, renderSlots                         int
 	coord                                           coordFlags
+	dash                                            dashFlags
 	log                                             logFlags
 }
 
@@ -51,8 +57,11 @@ func runRun(ctx context.Context, env *cli, args []string) error {
 	if err := parseFlags(env, fs, args); err != nil {
 		return err
 	}
+	if fs.NArg() == 0 && f.dash.addr != "" {
+		return embeddedServe(ctx, env, f)
+	}
 	if fs.NArg() != 1 {
-		return fmt.Errorf("%w: give one recording URL", errUsage)
+		return fmt.Errorf("%w: give one recording URL (or --http HOST:PORT to serve the farm and its dashboard)", errUsage)
 	}
 	// A URL the job API would reject is refused before anything is made
 	// (no data dir, no embedded server), as the cookie is.
@@ -77,6 +86,7 @@ func (f *runFlags) registerFarm(fs *flag.FlagSet) {
 	fs.IntVar(&f.fetchSlots, "fetchers", 2, "downloads at once")
 	fs.IntVar(&f.renderSlots, "renderers", 1, "units rendered at once")
 	f.coord.register(fs)
+	f.dash.register(fs)
 	// Progress goes to the terminal; logs only say what needs attention.
 	f.log.registerLevel(fs, "warn")
 }
@@ -206,6 +216,9 @@ func embeddedRun(ctx context.Context, env *cli, f runFlags, url string) error {
 	if f.listen != "" {
 		fmt.Fprintf(env.stderr, "NATS clients can attach at %s\n", fm.emb.ClientURL())
 	}
+	if err := f.dash.start(ctx, env, fm.nc, fm.store, log); err != nil {
+		return err
+	}
 	job, err := submitLocal(ctx, fm.nc, proto.SubmitRequest{URL: url, SessionCookie: f.cookie})
 	if err != nil {
 		return err
@@ -239,6 +252,30 @@ func embeddedRun(ctx context.Context, env *cli, f runFlags, url string) error {
 	}
 	fmt.Fprintf(env.stdout, "%s\t%.1f MB\t%s\n", out, float64(info.Size)/1e6, fmtSeconds(final.Duration))
 	return nil
+}
+
+// embeddedServe runs the embedded farm and its dashboard until ctx ends
+// (Ctrl-C) or a role stops.
+func embeddedServe(ctx context.Context, env *cli, f runFlags) error {
+	log, _ := f.log.loggerVia(env.stderr, env.stderr)
+	fm, err := startFarm(ctx, f, log)
+	if err != nil {
+		return err
+	}
+	defer fm.close()
+	if f.listen != "" {
+		fmt.Fprintf(env.stderr, "NATS clients can attach at %s\n", fm.emb.ClientURL())
+	}
+	if err := f.dash.start(ctx, env, fm.nc, fm.store, log); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stderr, "the farm runs until Ctrl-C (state kept in %s)\n", f.dataDir)
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-fm.errs:
+		return fmt.Errorf("a farm role stopped: %w", err)
+	}
 }
 
 // submitLocal submits through the job API like any client, waiting for the
