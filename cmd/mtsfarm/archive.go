@@ -220,15 +220,8 @@ func (a *archiver) connect(ctx context.Context, env *cli) (func(), error) {
 		}
 		return nc.Close, nil
 	}
-	fm, err := startFarm(ctx, a.f.farm, a.log)
+	fm, err := startFarmAndDashboard(ctx, env, a.f.farm, a.log)
 	if err != nil {
-		return nil, err
-	}
-	if a.f.farm.listen != "" {
-		fmt.Fprintf(env.stderr, "NATS clients can attach at %s\n", fm.emb.ClientURL())
-	}
-	if err := a.f.farm.dash.start(ctx, env, fm.nc, fm.store, a.log); err != nil {
-		fm.close()
 		return nil, err
 	}
 	a.nc, a.store, a.errs = fm.nc, fm.store, fm.errs

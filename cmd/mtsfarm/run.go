@@ -204,21 +204,32 @@ func (fm *farm) close() {
 	fm.emb.Shutdown()
 }
 
-func embeddedRun(ctx context.Context, env *cli, f runFlags, url string) error {
-	show := newProgressView(env.stderr, f.progress)
-	defer show.close()
-	log, _ := f.log.loggerVia(env.stderr, viewWriter(show, env.stderr))
+// startFarmAndDashboard starts the embedded farm, says where NATS clients
+// can attach (--listen) and serves the dashboard (--http).
+func startFarmAndDashboard(ctx context.Context, env *cli, f runFlags, log zerolog.Logger) (*farm, error) {
 	fm, err := startFarm(ctx, f, log)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer fm.close()
 	if f.listen != "" {
 		fmt.Fprintf(env.stderr, "NATS clients can attach at %s\n", fm.emb.ClientURL())
 	}
 	if err := f.dash.start(ctx, env, fm.nc, fm.store, log); err != nil {
+		fm.close()
+		return nil, err
+	}
+	return fm, nil
+}
+
+func embeddedRun(ctx context.Context, env *cli, f runFlags, url string) error {
+	show := newProgressView(env.stderr, f.progress)
+	defer show.close()
+	log, _ := f.log.loggerVia(env.stderr, viewWriter(show, env.stderr))
+	fm, err := startFarmAndDashboard(ctx, env, f, log)
+	if err != nil {
 		return err
 	}
+	defer fm.close()
 	job, err := submitLocal(ctx, fm.nc, proto.SubmitRequest{URL: url, SessionCookie: f.cookie})
 	if err != nil {
 		return err
@@ -258,17 +269,11 @@ func embeddedRun(ctx context.Context, env *cli, f runFlags, url string) error {
 // (Ctrl-C) or a role stops.
 func embeddedServe(ctx context.Context, env *cli, f runFlags) error {
 	log, _ := f.log.loggerVia(env.stderr, env.stderr)
-	fm, err := startFarm(ctx, f, log)
+	fm, err := startFarmAndDashboard(ctx, env, f, log)
 	if err != nil {
 		return err
 	}
 	defer fm.close()
-	if f.listen != "" {
-		fmt.Fprintf(env.stderr, "NATS clients can attach at %s\n", fm.emb.ClientURL())
-	}
-	if err := f.dash.start(ctx, env, fm.nc, fm.store, log); err != nil {
-		return err
-	}
 	fmt.Fprintf(env.stderr, "the farm runs until Ctrl-C (state kept in %s)\n", f.dataDir)
 	select {
 	case <-ctx.Done():

@@ -48,8 +48,6 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer sub.Unsubscribe()
-	s.streams.Add(1)
-	defer s.streams.Add(-1)
 
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")

@@ -15,7 +15,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -47,10 +46,6 @@ type Server struct {
 	write bool
 	log   zerolog.Logger
 	mux   *http.ServeMux
-	// listRequests and streams count job-list requests and open event
-	// streams (for tests and the operator: a tab must not poll).
-	listRequests atomic.Int64
-	streams      atomic.Int64
 }
 
 // New makes the dashboard of the farm reached through nc, whose objects
@@ -81,12 +76,6 @@ func New(nc *nats.Conn, store blob.Store, cfg Config) (*Server, error) {
 	s.mux.HandleFunc("POST /api/jobs/{id}/retry", s.action(s.jobAction(proto.SubjectRetry)))
 	return s, nil
 }
-
-// ListRequests is how many times the job list was asked for.
-func (s *Server) ListRequests() int64 { return s.listRequests.Load() }
-
-// Streams is how many event streams (open tabs) are connected now.
-func (s *Server) Streams() int64 { return s.streams.Load() }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
@@ -198,7 +187,6 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) jobs(r *http.Request) (any, error) {
-	s.listRequests.Add(1)
 	var list []jobSummary
 	req := proto.JobRequest{State: proto.JobState(r.URL.Query().Get("state")), Limit: 200}
 	if err := jobapi.Request(r.Context(), s.nc, proto.SubjectList, req, &list); err != nil {
