@@ -53,6 +53,7 @@ func (c *Coordinator) startService(ctx context.Context) (micro.Service, error) {
 		{"list", c.apiList, `job summaries, newest first {"state": "failed", "limit": 20}`},
 		{"cancel", c.apiCancel, `cancel {"job": "<id>"}`},
 		{"retry", c.apiRetry, `retry the failed parts of {"job": "<id>"}`},
+		{"priority", c.apiPriority, `set the priority of {"job": "<id>", "priority": 1} (> 0 high, 0 normal, < 0 low lane)`},
 		{"plan", c.apiPlan, `the current plan of {"job": "<id>"} (layout windows, units, slides; URLs redacted)`},
 	}
 	for _, e := range endpoints {
@@ -400,9 +401,12 @@ func (c *Coordinator) Cancel(ctx context.Context, id string) (*proto.Job, error)
 	if err := c.nc.Publish(proto.CancelSubject(id), notice); err != nil {
 		c.log.Warn().Err(err).Str("job_id", id).Msg("announcing cancel")
 	}
-	for stream, subject := range map[string]string{proto.StreamFetch: proto.FetchSubject(id),
-		proto.StreamRender: proto.RenderSubject(id), proto.StreamFinalize: proto.FinalizeSubject(id)} {
-		if s, err := c.js.Stream(ctx, stream); err == nil {
+	for _, stream := range []string{proto.StreamFetch, proto.StreamRender, proto.StreamFinalize} {
+		s, err := c.js.Stream(ctx, stream)
+		if err != nil {
+			continue
+		}
+		for _, subject := range proto.JobWorkSubjects(stream, id) {
 			if err := s.Purge(ctx, jetstream.WithPurgeSubject(subject)); err != nil {
 				c.log.Warn().Err(err).Str("job_id", id).Str("stream", stream).Msg("purging canceled tasks")
 			}
@@ -423,6 +427,29 @@ func (c *Coordinator) apiRetry(ctx context.Context, data []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	return publicJob(j), nil
+}
+
+func (c *Coordinator) apiPriority(ctx context.Context, data []byte) (any, error) {
+	req, err := c.decodeJobRequest(data, true)
+	if err != nil {
+		return nil, err
+	}
+	if req.Priority == nil {
+		return nil, badRequest(`give the new priority: {"job": "%s", "priority": 1} (higher first, 0 is normal)`, req.Job)
+	}
+	j, err := c.jobs.update(ctx, req.Job, func(j *proto.Job) error {
+		if j.State.Terminal() {
+			return badRequest("job %s is %s; the priority of a finished job cannot change", req.Job, j.State)
+		}
+		j.Spec.Priority = *req.Priority
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.log.Info().Str("job_id", req.Job).Int("priority", *req.Priority).Str("lane", proto.LaneOf(*req.Priority).String()).
+		Msg("job priority changed; its next tasks go to that lane")
 	return publicJob(j), nil
 }
 

@@ -170,7 +170,7 @@ func (c *Coordinator) Run(parent context.Context) error {
 	if err != nil {
 		return err
 	}
-	finals, err := consumer(proto.StreamFinalize, proto.ConsumerFinalizers)
+	finals, err := bus.LaneConsumers(ctx, c.js, proto.StreamFinalize, proto.ConsumerFinalizers)
 	if err != nil {
 		return err
 	}
@@ -179,7 +179,7 @@ func (c *Coordinator) Run(parent context.Context) error {
 		// One result at a time: each advances a job by compare-and-set, and
 		// order within a job keeps the published tasks in timeline order.
 		{Name: c.cfg.WorkerID + "-results", Consumer: results, Slots: 1, Handler: c.handleResult, Log: c.cfg.Log},
-		{Name: c.cfg.WorkerID + "-finalize", Consumer: finals, Slots: c.cfg.FinalizeSlots, Handler: c.handleFinalize, Log: c.cfg.Log},
+		{Name: c.cfg.WorkerID + "-finalize", Lanes: finals, Slots: c.cfg.FinalizeSlots, Handler: c.handleFinalize, Log: c.cfg.Log},
 	}
 	started := c.now()
 	presence := &bus.Presence{KV: c.wkv, Every: 10 * time.Second, Info: func() proto.WorkerInfo {

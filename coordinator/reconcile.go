@@ -119,13 +119,7 @@ func (c *Coordinator) onMaxDeliveries(ctx context.Context, a maxDeliveriesAdviso
 	if err != nil {
 		return // already gone (acked meanwhile, or removed by another coordinator)
 	}
-	// Work subjects end in the job id (mtsfarm.<kind>.<job>); results in
-	// <job>.<kind>.
-	tokens := strings.Split(msg.Subject, ".")
-	job := tokens[len(tokens)-1]
-	if a.Stream == proto.StreamResults && len(tokens) >= 2 {
-		job = tokens[len(tokens)-2]
-	}
+	job := proto.JobOfSubject(msg.Subject)
 	if proto.ValidJobID(job) {
 		c.failJob(ctx, job, fmt.Sprintf("a task on %s (%s) was delivered %d times without finishing and will not be delivered again; "+
 			"see the workers' logs for why it keeps failing, then retry the job", a.Stream, msg.Subject, a.Deliveries))

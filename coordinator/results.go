@@ -162,24 +162,26 @@ func (c *Coordinator) advance(ctx context.Context, id string, change func(*proto
 	return j, nil
 }
 
-// publish sends an outbox: every message with its Nats-Msg-Id.
+// publish sends an outbox: every message with its Nats-Msg-Id, in the lane
+// of the job's priority (proto/lanes.go).
 func (c *Coordinator) publish(ctx context.Context, j *proto.Job, out outbox) error {
+	lane := proto.LaneOf(j.Spec.Priority)
 	for _, t := range out.fetch {
 		kind := "fetch"
 		if t.Kind == proto.FetchResolve {
 			kind = "resolve"
 		}
-		if err := bus.Publish(ctx, c.js, proto.FetchSubject(j.ID), t, proto.MsgID(j.ID, kind, t.Index, t.Generation)); err != nil {
+		if err := bus.Publish(ctx, c.js, proto.FetchSubjectLane(j.ID, lane), t, proto.MsgID(j.ID, kind, t.Index, t.Generation)); err != nil {
 			return err
 		}
 	}
 	for _, u := range out.units {
-		if err := bus.Publish(ctx, c.js, proto.RenderSubject(j.ID), u, proto.MsgID(j.ID, "render", u.Index, u.Generation)); err != nil {
+		if err := bus.Publish(ctx, c.js, proto.RenderSubjectLane(j.ID, lane), u, proto.MsgID(j.ID, "render", u.Index, u.Generation)); err != nil {
 			return err
 		}
 	}
 	if f := out.finalize; f != nil {
-		if err := bus.Publish(ctx, c.js, proto.FinalizeSubject(j.ID), *f, proto.MsgID(j.ID, "finalize", 0, f.Generation)); err != nil {
+		if err := bus.Publish(ctx, c.js, proto.FinalizeSubjectLane(j.ID, lane), *f, proto.MsgID(j.ID, "finalize", 0, f.Generation)); err != nil {
 			return err
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -334,5 +335,54 @@ func TestNewMakesWorkDir(t *testing.T) {
 	cfg.WorkDir = filepath.Join(file, "sub")
 	if _, err := New(context.Background(), cfg, nc, store, ffmpeg.New(cfg.Log)); err == nil || !strings.Contains(err.Error(), "--work-dir") {
 		t.Fatalf("New with an impossible work dir: %v, want a refusal naming --work-dir", err)
+	}
+}
+
+// A job's priority picks the lane of its tasks: a high-priority submission's
+// resolve task waits on the high lane's consumer, a normal one's on the
+// normal lane; mtsfarm.api.priority moves the tasks published after it, and
+// a cancel purges every lane.
+func TestPriorityPicksTheLane(t *testing.T) {
+	h := startCoordinator(t)
+	lanes, err := bus.LaneConsumers(h.ctx, h.js, proto.StreamFetch, proto.ConsumerFetchers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pendingPerLane := func() []uint64 {
+		var n []uint64
+		for _, c := range lanes {
+			info, err := c.Info(h.ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n = append(n, info.NumPending)
+		}
+		return n
+	}
+	h.submit(`{"url": "` + goodURL + `"}`)
+	high := h.submit(`{"url": "https://my.mts-link.ru/1/2/record-new/124/record-file/457", "priority": 5}`).Jobs[0].ID
+	if got := pendingPerLane(); !slices.Equal(got, []uint64{1, 1, 0}) {
+		t.Fatalf("pending resolve tasks per lane (high, normal, low) = %v, want [1 1 0]", got)
+	}
+	if _, errHdr := h.request(proto.SubjectPriority, []byte(`{"job": "`+high+`"}`)); !strings.Contains(errHdr, "give the new priority") {
+		t.Errorf("priority without a priority: %q", errHdr)
+	}
+	data, errHdr := h.request(proto.SubjectPriority, []byte(`{"job": "`+high+`", "priority": -1}`))
+	var j proto.Job
+	if errHdr != "" || json.Unmarshal(data, &j) != nil || j.Spec.Priority != -1 {
+		t.Fatalf("priority -1: %q %s", errHdr, data)
+	}
+	if _, errHdr := h.request(proto.SubjectCancel, []byte(`{"job": "`+high+`"}`)); errHdr != "" {
+		t.Fatalf("cancel: %q", errHdr)
+	}
+	if got := pendingPerLane(); !slices.Equal(got, []uint64{0, 1, 0}) {
+		t.Fatalf("after canceling the high job, pending per lane = %v, want [0 1 0]", got)
+	}
+	// Retried, the job's new resolve task goes to the low lane it has now.
+	if _, errHdr := h.request(proto.SubjectRetry, []byte(`{"job": "`+high+`"}`)); errHdr != "" {
+		t.Fatalf("retry: %q", errHdr)
+	}
+	if got := pendingPerLane(); !slices.Equal(got, []uint64{0, 1, 1}) {
+		t.Fatalf("after retry at priority -1, pending per lane = %v, want [0 1 1]", got)
 	}
 }

@@ -100,9 +100,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		return fmt.Errorf("fetcher: creating the work dir %s: %w (set --work-dir)", w.root, err)
 	}
 	defer os.RemoveAll(w.root)
-	cons, err := w.deps.JS.Consumer(ctx, proto.StreamFetch, proto.ConsumerFetchers)
+	lanes, err := bus.LaneConsumers(ctx, w.deps.JS, proto.StreamFetch, proto.ConsumerFetchers)
 	if err != nil {
-		return fmt.Errorf("fetcher: opening consumer %s/%s: %w (is the farm provisioned?)", proto.StreamFetch, proto.ConsumerFetchers, err)
+		return fmt.Errorf("fetcher: %w", err)
 	}
 	kv, err := w.deps.JS.KeyValue(ctx, proto.BucketWorkers)
 	if err != nil {
@@ -117,7 +117,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	stopPresence := presence.Start(ctx)
 	w.log.Info().Int("slots", w.cfg.Slots).Int("per_host", w.cfg.PerHost).Strs("allowed_hosts", w.policy.Hosts()).
 		Msg("fetcher started")
-	bw := &bus.Worker{Name: w.cfg.WorkerID, Consumer: cons, Slots: w.cfg.Slots, AckWait: w.cfg.AckWait, PollWait: w.cfg.PollWait, Log: w.deps.Log,
+	bw := &bus.Worker{Name: w.cfg.WorkerID, Lanes: lanes, Slots: w.cfg.Slots, AckWait: w.cfg.AckWait, PollWait: w.cfg.PollWait, Log: w.deps.Log,
 		Handler: w.decode}
 	err = bw.Run(ctx)
 	stopPresence()

@@ -188,6 +188,8 @@ type JobRequest struct {
 	State JobState `json:"state,omitempty"`
 	// Limit bounds .list (newest first); 0 means 100.
 	Limit int `json:"limit,omitempty"`
+	// Priority is the new priority of .priority (higher first; see Lane).
+	Priority *int `json:"priority,omitempty"`
 }
 
 func (JobRequest) MessageType() string { return TypeJobRequest }

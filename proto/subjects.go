@@ -3,6 +3,7 @@ package proto
 import (
 	"fmt"
 	"regexp"
+	"strings"
 )
 
 // Subjects of the job API (a micro service named ServiceName).
@@ -10,13 +11,14 @@ const (
 	ServiceName    = "mtsfarm"
 	ServiceVersion = "1.0.0"
 
-	SubjectAPI    = "mtsfarm.api"
-	SubjectSubmit = "mtsfarm.api.submit"
-	SubjectStatus = "mtsfarm.api.status"
-	SubjectList   = "mtsfarm.api.list"
-	SubjectCancel = "mtsfarm.api.cancel"
-	SubjectRetry  = "mtsfarm.api.retry"
-	SubjectPlan   = "mtsfarm.api.plan"
+	SubjectAPI      = "mtsfarm.api"
+	SubjectSubmit   = "mtsfarm.api.submit"
+	SubjectStatus   = "mtsfarm.api.status"
+	SubjectList     = "mtsfarm.api.list"
+	SubjectCancel   = "mtsfarm.api.cancel"
+	SubjectRetry    = "mtsfarm.api.retry"
+	SubjectPlan     = "mtsfarm.api.plan"
+	SubjectPriority = "mtsfarm.api.priority"
 
 	// SubjectIntake is the durable intake: submissions published here are kept
 	// in a stream until a coordinator takes them, so `nats pub mtsfarm.intake`
@@ -36,10 +38,12 @@ const (
 )
 
 // Subjects each stream holds (internal/bus provisions the streams on them).
+// The work streams hold every lane: mtsfarm.fetch.<job> (normal) and
+// mtsfarm.fetch.<job>.high|low (see Lane).
 const (
-	FetchSubjects    = fetchPrefix + ".*"
-	RenderSubjects   = renderPrefix + ".*"
-	FinalizeSubjects = finalizePrefix + ".*"
+	FetchSubjects    = fetchPrefix + ".>"
+	RenderSubjects   = renderPrefix + ".>"
+	FinalizeSubjects = finalizePrefix + ".>"
 	ResultSubjects   = resultPrefix + ".*.*"
 	EventSubjects    = eventPrefix + ".>"
 )
@@ -76,14 +80,41 @@ func checkJobID(id string) error {
 	return nil
 }
 
-// FetchSubject is where fetch tasks of a job are published.
-func FetchSubject(job string) string { return fetchPrefix + "." + job }
+// FetchSubject is where fetch tasks of a job of the normal lane are
+// published; FetchSubjectLane names the others.
+func FetchSubject(job string) string { return FetchSubjectLane(job, LaneNormal) }
 
-// RenderSubject is where render units of a job are published.
-func RenderSubject(job string) string { return renderPrefix + "." + job }
+// RenderSubject is where render units of a job of the normal lane are
+// published.
+func RenderSubject(job string) string { return RenderSubjectLane(job, LaneNormal) }
 
-// FinalizeSubject is where the finalize task of a job is published.
-func FinalizeSubject(job string) string { return finalizePrefix + "." + job }
+// FinalizeSubject is where the finalize task of a job of the normal lane is
+// published.
+func FinalizeSubject(job string) string { return FinalizeSubjectLane(job, LaneNormal) }
+
+// FetchSubjectLane is where fetch tasks of a job in lane are published.
+func FetchSubjectLane(job string, lane Lane) string { return lane.subject(fetchPrefix, job) }
+
+// RenderSubjectLane is where render units of a job in lane are published.
+func RenderSubjectLane(job string, lane Lane) string { return lane.subject(renderPrefix, job) }
+
+// FinalizeSubjectLane is where the finalize task of a job in lane is
+// published.
+func FinalizeSubjectLane(job string, lane Lane) string { return lane.subject(finalizePrefix, job) }
+
+// JobWorkSubjects are the subjects of every lane of one job in a work stream
+// (prefix one of the fetch, render, finalize prefixes): what a cancel purges.
+func JobWorkSubjects(stream, job string) []string {
+	prefix := map[string]string{StreamFetch: fetchPrefix, StreamRender: renderPrefix, StreamFinalize: finalizePrefix}[stream]
+	if prefix == "" {
+		return nil
+	}
+	out := make([]string, 0, len(Lanes))
+	for _, l := range Lanes {
+		out = append(out, l.subject(prefix, job))
+	}
+	return out
+}
 
 // ResultSubject is where workers report the outcome of a task to the
 // coordinator (kind is ResultFetch or ResultRender).
@@ -94,6 +125,20 @@ func EventSubject(job, kind string) string { return eventPrefix + "." + job + ".
 
 // EventsFilter matches every event of one job.
 func EventsFilter(job string) string { return eventPrefix + "." + job + ".>" }
+
+// JobOfSubject is the job id of a per-job work, result or event subject
+// (mtsfarm.<kind>.<job>[.…]: the third token), or "" when subject is not one.
+func JobOfSubject(subject string) string {
+	t := strings.SplitN(subject, ".", 4)
+	if len(t) < 3 || t[0] != "mtsfarm" || !ValidJobID(t[2]) {
+		return ""
+	}
+	switch t[0] + "." + t[1] {
+	case fetchPrefix, renderPrefix, finalizePrefix, resultPrefix, eventPrefix:
+		return t[2]
+	}
+	return ""
+}
 
 // CancelSubject is a core-NATS subject on which the coordinator announces a
 // canceled job, so workers stop the job's running ffmpeg processes at once.

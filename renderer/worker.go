@@ -86,9 +86,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		return fmt.Errorf("renderer: subscribing to %s: %w", proto.CancelFilter, err)
 	}
 	defer sub.Unsubscribe()
-	cons, err := w.deps.JS.Consumer(ctx, proto.StreamRender, proto.ConsumerRenderers)
+	lanes, err := bus.LaneConsumers(ctx, w.deps.JS, proto.StreamRender, proto.ConsumerRenderers)
 	if err != nil {
-		return fmt.Errorf("renderer: opening consumer %s/%s: %w (is the farm provisioned?)", proto.StreamRender, proto.ConsumerRenderers, err)
+		return fmt.Errorf("renderer: %w", err)
 	}
 	kv, err := w.deps.JS.KeyValue(ctx, proto.BucketWorkers)
 	if err != nil {
@@ -98,7 +98,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	stopPresence := presence.Start(ctx)
 	w.log.Info().Int("slots", w.cfg.Slots).Str("encoder", w.cfg.Encoder).Strs("encoders", w.caps.Encoders).
 		Bool("cuda_filters", w.caps.CUDAFilters && w.cfg.CUDA).Str("gpu", w.caps.GPU).Msg("renderer started")
-	bw := &bus.Worker{Name: w.cfg.WorkerID, Consumer: cons, Slots: w.cfg.Slots, AckWait: w.cfg.AckWait,
+	bw := &bus.Worker{Name: w.cfg.WorkerID, Lanes: lanes, Slots: w.cfg.Slots, AckWait: w.cfg.AckWait,
 		PollWait: w.cfg.PollWait, Log: w.deps.Log, Handler: bus.Typed(w.handle)}
 	err = bw.Run(ctx)
 	stopPresence()

@@ -47,8 +47,14 @@ func TestProvisionIsIdempotent(t *testing.T) {
 	ctx := context.Background()
 	top := bus.Definitions(1)
 	before := takeSnapshot(t, js)
-	if n := len(before); n != 2*len(top.Streams)-1+len(top.Buckets) {
-		t.Fatalf("after provisioning: %d streams and consumers, want %d: %v", n, 2*len(top.Streams)-1+len(top.Buckets), before)
+	want := len(top.Streams) + len(top.Buckets)
+	for _, s := range top.Streams {
+		want += len(s.Consumers)
+	}
+	// 6 streams, 2 buckets, a consumer per lane (3) on fetch, render and
+	// finalize, one on intake and results.
+	if n := len(before); n != want || want != 6+2+3*3+2 {
+		t.Fatalf("after provisioning: %d streams and consumers, want %d: %v", n, want, before)
 	}
 	changes, err := bus.ProvisionChanges(ctx, js, top)
 	if err != nil {
@@ -143,11 +149,11 @@ func TestProvisionRefusesIncompatibleDefinitions(t *testing.T) {
 	}, {
 		name: "another stream takes the subjects",
 		setup: func(ctx context.Context, js jetstream.JetStream) error {
-			_, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "OLDFARM", Subjects: []string{"mtsfarm.render.>"}})
+			_, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "OLDFARM", Subjects: []string{"mtsfarm.render.*"}})
 			return err
 		},
 		field: "subjects",
-		want: []string{"stream MTSFARM_RENDER: its subject mtsfarm.render.* overlaps subject mtsfarm.render.> of the existing stream OLDFARM",
+		want: []string{"stream MTSFARM_RENDER: its subject mtsfarm.render.> overlaps subject mtsfarm.render.* of the existing stream OLDFARM",
 			"`nats stream rm OLDFARM`"},
 	}, {
 		name: "consumer with another max waiting",
@@ -162,8 +168,8 @@ func TestProvisionRefusesIncompatibleDefinitions(t *testing.T) {
 			return err
 		},
 		field: "max_waiting",
-		want: []string{"consumer MTSFARM_FETCH/fetchers exists with max_waiting 64, want 512",
-			"`nats consumer rm MTSFARM_FETCH fetchers`"},
+		want: []string{"consumer MTSFARM_FETCH/fetchers-high exists with max_waiting 64, want 512",
+			"`nats consumer rm MTSFARM_FETCH fetchers-high`"},
 	}, {
 		name: "another consumer on the work queue",
 		setup: func(ctx context.Context, js jetstream.JetStream) error {
@@ -175,7 +181,7 @@ func TestProvisionRefusesIncompatibleDefinitions(t *testing.T) {
 			return err
 		},
 		field: "filter_subject",
-		want: []string{"consumer MTSFARM_RENDER/renderers: its filter mtsfarm.render.* overlaps filter mtsfarm.render.* of the existing consumer legacy",
+		want: []string{"consumer MTSFARM_RENDER/renderers-high: its filter mtsfarm.render.*.high overlaps filter mtsfarm.render.> of the existing consumer legacy",
 			"`nats consumer rm MTSFARM_RENDER legacy`"},
 	}, {
 		name: "workers bucket on file",

@@ -1,6 +1,8 @@
 package bus
 
 import (
+	"fmt"
+
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/mtsfarm/mtsfarm/proto"
@@ -34,17 +36,33 @@ func workQueue(name, subject, consumer string, replicas int, desc string) Stream
 			Duplicates:  proto.DuplicateWindow,
 			Discard:     jetstream.DiscardOld,
 		},
-		Consumers: []jetstream.ConsumerConfig{{
-			Durable:       consumer,
-			Description:   desc,
-			AckPolicy:     jetstream.AckExplicitPolicy,
-			AckWait:       proto.AckWait,
-			MaxDeliver:    proto.MaxDeliver,
-			MaxAckPending: -1,
-			DeliverPolicy: jetstream.DeliverAllPolicy,
-			FilterSubject: subject,
-			Replicas:      replicas,
-		}},
+		Consumers: []jetstream.ConsumerConfig{workConsumer(consumer, subject, replicas, desc)},
+	}
+}
+
+// laneQueue is a work stream with a consumer per priority lane (proto.Lanes):
+// consumer for the normal lane, consumer-high and consumer-low for the others.
+func laneQueue(name, subjects, consumer string, replicas int, desc string) StreamDef {
+	d := workQueue(name, subjects, consumer, replicas, desc)
+	d.Consumers = d.Consumers[:0]
+	for _, l := range proto.Lanes {
+		d.Consumers = append(d.Consumers, workConsumer(l.Consumer(consumer), proto.LaneFilter(name, l), replicas,
+			fmt.Sprintf("%s, %s priority", desc, l)))
+	}
+	return d
+}
+
+func workConsumer(durable, filter string, replicas int, desc string) jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       durable,
+		Description:   desc,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       proto.AckWait,
+		MaxDeliver:    proto.MaxDeliver,
+		MaxAckPending: -1,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		FilterSubject: filter,
+		Replicas:      replicas,
 	}
 }
 
@@ -67,9 +85,9 @@ func Definitions(replicas int) Topology {
 	return Topology{
 		Streams: []StreamDef{
 			workQueue(proto.StreamIntake, proto.SubjectIntake, proto.ConsumerIntake, replicas, "durable job submissions"),
-			workQueue(proto.StreamFetch, proto.FetchSubjects, proto.ConsumerFetchers, replicas, "resolve and fetch tasks"),
-			workQueue(proto.StreamRender, proto.RenderSubjects, proto.ConsumerRenderers, replicas, "render units"),
-			workQueue(proto.StreamFinalize, proto.FinalizeSubjects, proto.ConsumerFinalizers, replicas, "finalize tasks"),
+			laneQueue(proto.StreamFetch, proto.FetchSubjects, proto.ConsumerFetchers, replicas, "resolve and fetch tasks"),
+			laneQueue(proto.StreamRender, proto.RenderSubjects, proto.ConsumerRenderers, replicas, "render units"),
+			laneQueue(proto.StreamFinalize, proto.FinalizeSubjects, proto.ConsumerFinalizers, replicas, "finalize tasks"),
 			workQueue(proto.StreamResults, proto.ResultSubjects, proto.ConsumerResults, replicas, "task results for the coordinator"),
 			events,
 		},

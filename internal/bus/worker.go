@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -111,8 +112,17 @@ func Typed[T proto.Message](h func(ctx context.Context, t *Task, msg T) error) H
 // never holds a message it has no slot for.
 type Worker struct {
 	// Name goes into every log line (key worker).
-	Name     string
+	Name string
+	// Consumer is the one consumer to take tasks from, or, with Lanes set,
+	// nothing.
 	Consumer jetstream.Consumer
+	// Lanes are the consumers of a stream's priority lanes, highest first
+	// (see LaneConsumers): a free slot takes a task from the first lane that
+	// has one, and waits on the last one only when none has.
+	Lanes []jetstream.Consumer
+	// Observer, if set, is told when each task starts and how it ended
+	// (metrics).
+	Observer Observer
 	// Slots is how many tasks run at once (default 1).
 	Slots   int
 	Handler Handler
@@ -146,16 +156,23 @@ const (
 // or StopWait has passed. It returns an error only when it cannot work at
 // all (no consumer, closed connection).
 func (w *Worker) Run(ctx context.Context) error {
-	if w.Consumer == nil || w.Handler == nil {
-		return fmt.Errorf("worker %s: Consumer and Handler must be set", w.Name)
+	lanes := w.Lanes
+	if len(lanes) == 0 && w.Consumer != nil {
+		lanes = []jetstream.Consumer{w.Consumer}
 	}
-	r := &run{w: w, slots: max(w.Slots, 1), ackWait: w.AckWait, pollWait: w.PollWait, stopWait: w.StopWait,
-		log: w.Log.With().Str("worker", w.Name).Logger()}
+	if len(lanes) == 0 || slices.Contains(lanes, nil) || w.Handler == nil {
+		return fmt.Errorf("worker %s: Consumer and Handler must be set (or Lanes instead of Consumer)", w.Name)
+	}
+	r := &run{w: w, lanes: lanes, slots: max(w.Slots, 1), ackWait: w.AckWait, pollWait: w.PollWait, stopWait: w.StopWait,
+		log: w.Log.With().Str("worker", w.Name).Logger(), obs: w.Observer}
+	if r.obs == nil {
+		r.obs = nopObserver{}
+	}
 	if r.ackWait <= 0 {
-		info := w.Consumer.CachedInfo()
+		info := lanes[0].CachedInfo()
 		if info == nil {
 			var err error
-			if info, err = w.Consumer.Info(ctx); err != nil {
+			if info, err = lanes[0].Info(ctx); err != nil {
 				return fmt.Errorf("worker %s: reading the consumer's ack wait: %w", w.Name, err)
 			}
 		}
@@ -190,6 +207,8 @@ func (w *Worker) Run(ctx context.Context) error {
 // run is one Run's settled parameters.
 type run struct {
 	w                           *Worker
+	lanes                       []jetstream.Consumer
+	obs                         Observer
 	slots                       int
 	ackWait, pollWait, stopWait time.Duration
 	log                         zerolog.Logger
@@ -201,31 +220,52 @@ type run struct {
 // ended is handed back at once.
 func (r *run) slot(ctx context.Context) error {
 	for ctx.Err() == nil {
-		batch, err := r.w.Consumer.Fetch(1, jetstream.FetchMaxWait(r.pollWait))
-		if err != nil {
-			if errors.Is(err, nats.ErrConnectionClosed) {
-				return fmt.Errorf("pulling a message: %w", err)
+		for i, cons := range r.lanes {
+			last := i == len(r.lanes)-1
+			var (
+				batch jetstream.MessageBatch
+				err   error
+			)
+			if last {
+				batch, err = cons.Fetch(1, jetstream.FetchMaxWait(r.pollWait))
+			} else {
+				batch, err = cons.FetchNoWait(1)
 			}
-			r.log.Warn().Err(err).Msg("pulling a message failed; trying again")
-			_ = retry.Sleep(ctx, pullErrorPause)
-			continue
-		}
-		for msg := range batch.Messages() {
-			if ctx.Err() != nil {
-				r.handBack(msg, r.log)
-				continue
+			got, err := r.drain(ctx, batch, err)
+			if err != nil {
+				if errors.Is(err, nats.ErrConnectionClosed) {
+					return fmt.Errorf("pulling a message: %w", err)
+				}
+				r.log.Warn().Err(err).Msg("pulling a message failed; trying again")
+				_ = retry.Sleep(ctx, pullErrorPause)
+				break
 			}
-			r.process(ctx, msg)
-		}
-		if err := batch.Error(); err != nil && ctx.Err() == nil {
-			if errors.Is(err, nats.ErrConnectionClosed) {
-				return fmt.Errorf("pulling a message: %w", err)
+			if got || ctx.Err() != nil {
+				break // start again from the highest lane
 			}
-			r.log.Warn().Err(err).Msg("pulling a message failed; trying again")
-			_ = retry.Sleep(ctx, pullErrorPause)
 		}
 	}
 	return nil
+}
+
+// drain handles the messages of one pull and reports whether there was one.
+func (r *run) drain(ctx context.Context, batch jetstream.MessageBatch, err error) (bool, error) {
+	if err != nil {
+		return false, err
+	}
+	got := false
+	for msg := range batch.Messages() {
+		got = true
+		if ctx.Err() != nil {
+			r.handBack(msg, r.log)
+			continue
+		}
+		r.process(ctx, msg)
+	}
+	if err := batch.Error(); err != nil && ctx.Err() == nil && !errors.Is(err, nats.ErrTimeout) {
+		return got, err
+	}
+	return got, nil
 }
 
 // process runs the handler on msg, heartbeats while it progresses, and
@@ -238,6 +278,10 @@ func (r *run) process(ctx context.Context, msg jetstream.Msg) {
 		log = log.With().Int("attempt", t.attempt).Uint64("stream_seq", md.Sequence.Stream).Logger()
 	}
 	log.Debug().Msg("task started")
+	r.obs.TaskStarted(msg.Subject())
+	start := time.Now()
+	outcome := OutcomeShutdown
+	defer func() { r.obs.TaskFinished(msg.Subject(), outcome, time.Since(start)) }()
 
 	hctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
@@ -250,7 +294,7 @@ func (r *run) process(ctx context.Context, msg jetstream.Msg) {
 	for {
 		select {
 		case err := <-done:
-			r.settle(msg, t, err, log)
+			outcome = r.settle(msg, t, err, log)
 			return
 		case <-ctx.Done():
 			cancel(ErrShutdown)
@@ -269,6 +313,7 @@ func (r *run) process(ctx context.Context, msg jetstream.Msg) {
 				continue
 			}
 			cancel(ErrHung)
+			outcome = OutcomeHung
 			log.Warn().Stringer("ack_wait", r.ackWait).
 				Msg("task made no progress for a whole ack wait: canceled it as hung; it will be redelivered")
 			select {
@@ -318,8 +363,9 @@ func call(ctx context.Context, h Handler, t *Task) (err error) {
 	return h(ctx, t)
 }
 
-// settle acks, terminates or naks msg by the handler's outcome.
-func (r *run) settle(msg jetstream.Msg, t *Task, err error, log zerolog.Logger) {
+// settle acks, terminates or naks msg by the handler's outcome, and says
+// which it was.
+func (r *run) settle(msg jetstream.Msg, t *Task, err error, log zerolog.Logger) Outcome {
 	var (
 		perr  *panicError
 		retry *retryError
@@ -330,13 +376,15 @@ func (r *run) settle(msg jetstream.Msg, t *Task, err error, log zerolog.Logger) 
 		defer cancel()
 		if err := msg.DoubleAck(ctx); err != nil {
 			log.Error().Err(err).Msg("acking a finished task failed; it may be redelivered")
-			return
+			return OutcomeRetry
 		}
 		log.Debug().Msg("task done")
+		return OutcomeDone
 	case errors.As(err, &perr):
 		d := backoff(t.attempt)
 		log.Error().Err(err).Bytes("stack", perr.stack).Stringer("retry_in", d).Msg("task panicked; retrying later")
 		r.nak(msg, d, log)
+		return OutcomePanic
 	case IsPermanent(err):
 		reason := err.Error()
 		if len(reason) > maxReasonLen {
@@ -346,13 +394,16 @@ func (r *run) settle(msg jetstream.Msg, t *Task, err error, log zerolog.Logger) 
 			log.Error().Err(err).Msg("terminating a failed task failed")
 		}
 		log.Error().Err(err).Msg("task failed permanently; terminated")
+		return OutcomeFailed
 	case errors.As(err, &retry):
 		log.Warn().Err(err).Stringer("retry_in", retry.after).Msg("task asked to be retried later")
 		r.nak(msg, retry.after, log)
+		return OutcomeHandedBack
 	default:
 		d := backoff(t.attempt)
 		log.Warn().Err(err).Stringer("retry_in", d).Msg("task failed; retrying later")
 		r.nak(msg, d, log)
+		return OutcomeRetry
 	}
 }
 

@@ -74,6 +74,7 @@ func New(nc *nats.Conn, store blob.Store, cfg Config) (*Server, error) {
 	s.mux.HandleFunc("POST /api/submit", s.action(s.submit))
 	s.mux.HandleFunc("POST /api/jobs/{id}/cancel", s.action(s.jobAction(proto.SubjectCancel)))
 	s.mux.HandleFunc("POST /api/jobs/{id}/retry", s.action(s.jobAction(proto.SubjectRetry)))
+	s.mux.HandleFunc("POST /api/jobs/{id}/priority", s.action(s.jobAction(proto.SubjectPriority)))
 	return s, nil
 }
 
@@ -323,8 +324,18 @@ func (s *Server) jobAction(subject string) func(http.ResponseWriter, *http.Reque
 		if !proto.ValidJobID(id) {
 			return nil, &httpError{http.StatusNotFound, fmt.Sprintf("no job %q", id)}
 		}
+		req := proto.JobRequest{Job: id}
+		if subject == proto.SubjectPriority {
+			var body struct {
+				Priority *int `json:"priority"`
+			}
+			if err := json.NewDecoder(io.LimitReader(r.Body, 1<<10)).Decode(&body); err != nil || body.Priority == nil {
+				return nil, &httpError{http.StatusBadRequest, `give the priority: {"priority": 1} (higher first, 0 is normal)`}
+			}
+			req.Priority = body.Priority
+		}
 		var j proto.Job
-		if err := jobapi.Request(r.Context(), s.nc, subject, proto.JobRequest{Job: id}, &j); err != nil {
+		if err := jobapi.Request(r.Context(), s.nc, subject, req, &j); err != nil {
 			return nil, err
 		}
 		return pageOf(&j).jobRow, nil

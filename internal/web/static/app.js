@@ -204,14 +204,20 @@ function timeline(job) {
 function actionButtons(job) {
   if (!state.actions) return null;
   const box = el('div', { class: 'actions' });
-  const act = (verb) => async () => {
+  const act = (verb, body) => async () => {
     try {
-      await api(`/api/jobs/${encodeURIComponent(job.id)}/${verb}`, { method: 'POST', body: {}, auth: true });
+      await api(`/api/jobs/${encodeURIComponent(job.id)}/${verb}`, { method: 'POST', body: body || {}, auth: true });
       say(`${verb}: done`, true);
       refreshSoon();
     } catch (e) { say(`${verb}: ${e.message}`); }
   };
-  if (!isTerminal(job.state)) box.append(el('button', { class: 'secondary', id: 'cancel', onclick: act('cancel'), text: 'Cancel' }));
+  if (!isTerminal(job.state)) {
+    box.append(el('button', { class: 'secondary', id: 'cancel', onclick: act('cancel'), text: 'Cancel' }));
+    // Priority is a lane: its next fetches and units go before (or after)
+    // those of normal jobs.
+    box.append(el('button', { class: 'secondary', id: 'priority-high', onclick: act('priority', { priority: 1 }), text: 'High priority' }));
+    box.append(el('button', { class: 'secondary', id: 'priority-normal', onclick: act('priority', { priority: 0 }), text: 'Normal priority' }));
+  }
   if (job.state === 'failed' || job.state === 'canceled') box.append(el('button', { id: 'retry', onclick: act('retry'), text: 'Retry' }));
   return box;
 }
