@@ -17,6 +17,7 @@ import (
 	"github.com/mtsfarm/mtsfarm/internal/bus"
 	"github.com/mtsfarm/mtsfarm/internal/ffmpeg"
 	"github.com/mtsfarm/mtsfarm/internal/mts"
+	"github.com/mtsfarm/mtsfarm/internal/ops"
 	"github.com/mtsfarm/mtsfarm/proto"
 )
 
@@ -50,7 +51,13 @@ type Config struct {
 	// StallTimeout fails a job that has had no task result for this long,
 	// with the reason, instead of leaving it to hang.
 	StallTimeout time.Duration
-	Log          zerolog.Logger
+	// DrainGrace is how long a running finalize may go on after the
+	// coordinator is told to stop (SIGTERM) before it is handed back.
+	DrainGrace time.Duration
+	// Metrics counts the finalize tasks and times (/metrics, the
+	// mtsfarm-coordinator micro service); nil: a private one.
+	Metrics *ops.Metrics
+	Log     zerolog.Logger
 }
 
 // DefaultConfig returns the defaults of a coordinator.
@@ -102,6 +109,8 @@ type Coordinator struct {
 	log    zerolog.Logger
 	jobs   *jobStore
 	wkv    jetstream.KeyValue
+	// metrics counts the finalize tasks for /metrics and the micro service.
+	metrics *ops.Metrics
 
 	mu    sync.Mutex
 	flows map[string]*resolvedJob // resolved flows and base plans by job id
@@ -133,9 +142,13 @@ func New(ctx context.Context, cfg Config, nc *nats.Conn, store blob.Store, ff *f
 		return nil, fmt.Errorf("opening KV %s: %w", proto.BucketWorkers, err)
 	}
 	parser, _ := mts.NewParser(cfg.MTSBaseURLs...)
+	m := cfg.Metrics
+	if m == nil {
+		m = ops.NewMetrics(proto.RoleCoordinator)
+	}
 	return &Coordinator{cfg: cfg, nc: nc, js: js, store: store, ff: ff, parser: parser,
 		log: cfg.Log.With().Str("worker", cfg.WorkerID).Logger(), jobs: &jobStore{kv: kv}, wkv: wkv,
-		flows: map[string]*resolvedJob{}, now: time.Now}, nil
+		flows: map[string]*resolvedJob{}, now: time.Now, metrics: m}, nil
 }
 
 // Run serves until ctx is canceled: the micro service, the intake, result
@@ -179,13 +192,21 @@ func (c *Coordinator) Run(parent context.Context) error {
 		// One result at a time: each advances a job by compare-and-set, and
 		// order within a job keeps the published tasks in timeline order.
 		{Name: c.cfg.WorkerID + "-results", Consumer: results, Slots: 1, Handler: c.handleResult, Log: c.cfg.Log},
-		{Name: c.cfg.WorkerID + "-finalize", Lanes: finals, Slots: c.cfg.FinalizeSlots, Handler: c.handleFinalize, Log: c.cfg.Log},
+		{Name: c.cfg.WorkerID + "-finalize", Lanes: finals, Slots: c.cfg.FinalizeSlots, Handler: c.handleFinalize, Log: c.cfg.Log,
+			Grace: c.cfg.DrainGrace, Observer: c.metrics},
 	}
 	started := c.now()
-	presence := &bus.Presence{KV: c.wkv, Every: 10 * time.Second, Info: func() proto.WorkerInfo {
+	info := func() proto.WorkerInfo {
 		return proto.WorkerInfo{Type: proto.TypeWorker, ID: c.cfg.WorkerID, Host: hostname(),
-			Roles: []string{proto.RoleCoordinator}, Slots: c.cfg.FinalizeSlots, Started: started, Seen: c.now()}
-	}}
+			Roles: []string{proto.RoleCoordinator}, Slots: c.cfg.FinalizeSlots, Started: started, Seen: c.now(),
+			Stats: c.metrics.Presence()}
+	}
+	presence := &bus.Presence{KV: c.wkv, Every: 10 * time.Second, Info: info}
+	osvc, err := ops.StartService(c.nc, ops.ServiceConfig{Role: proto.RoleCoordinator, Version: proto.ServiceVersion, Info: info}, c.metrics)
+	if err != nil {
+		return err
+	}
+	defer osvc.Stop()
 	var wg sync.WaitGroup
 	errs := make(chan error, len(workers)+1)
 	run := func(f func(context.Context) error) {

@@ -105,6 +105,9 @@ func (c *Coordinator) handleFinalize(ctx context.Context, t *bus.Task) error {
 	}, false)
 	log.Info().Err(err).Str("object_key", key).Int64("bytes", info.Size).Int("tracks", res.Mixed).
 		Dur("took", c.now().Sub(started)).Msg("job finalized")
+	if err == nil {
+		c.metrics.Finalized(c.now().Sub(started))
+	}
 	return err
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/mtsfarm/mtsfarm/internal/blob"
 	"github.com/mtsfarm/mtsfarm/internal/ffmpeg"
+	"github.com/mtsfarm/mtsfarm/internal/ops"
 	"github.com/mtsfarm/mtsfarm/internal/mts"
 	"github.com/mtsfarm/mtsfarm/proto"
 	"github.com/nats-io/nats.go/jetstream"
@@ -81,6 +82,10 @@ type Config struct {
 	DecodeCheck bool
 	// Version goes into the presence entry.
 	Version string
+	// DrainGrace is how long a running fetch may go on after the worker is
+	// told to stop (SIGTERM) before it is handed back; 0 hands it back at
+	// once.
+	DrainGrace time.Duration
 }
 
 // DefaultConfig returns the production defaults.
@@ -178,6 +183,9 @@ type Deps struct {
 	// FFmpeg probes media and copies HLS streams.
 	FFmpeg *ffmpeg.Runner
 	Log    zerolog.Logger
+	// Metrics counts the work for /metrics, the micro service's stats and
+	// the presence entry (nil: counted for the latter two only).
+	Metrics *ops.Metrics
 }
 
 func (d Deps) validate() error {

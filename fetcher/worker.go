@@ -14,6 +14,7 @@ import (
 
 	"github.com/mtsfarm/mtsfarm/internal/bus"
 	"github.com/mtsfarm/mtsfarm/internal/mts"
+	"github.com/mtsfarm/mtsfarm/internal/ops"
 	"github.com/mtsfarm/mtsfarm/internal/retry"
 	"github.com/mtsfarm/mtsfarm/proto"
 	"github.com/rs/zerolog"
@@ -36,6 +37,7 @@ type Worker struct {
 
 	// cancels stops the tasks of a job the coordinator cancels.
 	cancels *bus.Cancels
+	metrics *ops.Metrics
 
 	mu      sync.Mutex
 	current map[string]int
@@ -79,7 +81,10 @@ func New(cfg Config, deps Deps) (*Worker, error) {
 			maxFailures: cfg.NetFailures, maxInlineWait: cfg.MaxRetryAfter, stall: cfg.StallTimeout,
 			maxBytes: cfg.MaxChunkBytes, log: log},
 		root:    filepath.Join(cfg.WorkDir, cfg.WorkerID),
-		current: map[string]int{}, cancels: bus.NewCancels(log),
+		current: map[string]int{}, cancels: bus.NewCancels(log), metrics: deps.Metrics,
+	}
+	if w.metrics == nil {
+		w.metrics = ops.NewMetrics(proto.RoleFetcher)
 	}
 	return w, nil
 }
@@ -117,8 +122,14 @@ func (w *Worker) Run(ctx context.Context) error {
 	stopPresence := presence.Start(ctx)
 	w.log.Info().Int("slots", w.cfg.Slots).Int("per_host", w.cfg.PerHost).Strs("allowed_hosts", w.policy.Hosts()).
 		Msg("fetcher started")
+	svc, err := ops.StartService(w.deps.JS.Conn(), ops.ServiceConfig{Role: proto.RoleFetcher, Version: w.cfg.Version, Info: w.info}, w.metrics)
+	if err != nil {
+		stopPresence()
+		return fmt.Errorf("fetcher: %w", err)
+	}
+	defer svc.Stop()
 	bw := &bus.Worker{Name: w.cfg.WorkerID, Lanes: lanes, Slots: w.cfg.Slots, AckWait: w.cfg.AckWait, PollWait: w.cfg.PollWait, Log: w.deps.Log,
-		Handler: w.decode}
+		Grace: w.cfg.DrainGrace, Observer: w.metrics, Handler: w.decode}
 	err = bw.Run(ctx)
 	stopPresence()
 	w.log.Info().Msg("fetcher stopped")
@@ -136,7 +147,7 @@ func (w *Worker) info() proto.WorkerInfo {
 	w.mu.Unlock()
 	sort.Strings(cur)
 	return proto.WorkerInfo{Type: proto.TypeWorker, ID: w.cfg.WorkerID, Host: host, Roles: []string{proto.RoleFetcher},
-		Slots: w.cfg.Slots, Current: cur, Version: w.cfg.Version, Started: w.started}
+		Slots: w.cfg.Slots, Current: cur, Version: w.cfg.Version, Started: w.started, Stats: w.metrics.Presence()}
 }
 
 func (w *Worker) track(task proto.FetchTask) func() {
@@ -218,7 +229,9 @@ func (w *Worker) handle(bctx context.Context, t *bus.Task, task proto.FetchTask)
 	}
 	if err != nil {
 		if t.Attempt() < w.cfg.MaxDeliveries && !retry.IsPermanent(err) {
-			w.event(ctx, task, proto.EventError, fmt.Sprintf("fetch attempt %d failed, retrying: %v", t.Attempt(), err))
+			msg := fmt.Sprintf("fetch attempt %d failed, retrying: %v", t.Attempt(), err)
+			w.metrics.Failure("fetch", "retry", task.Job+": "+msg)
+			w.event(ctx, task, proto.EventError, msg)
 			var rl *retryLaterError
 			if errors.As(err, &rl) {
 				return bus.RetryAfter(err, rl.after)
@@ -226,6 +239,7 @@ func (w *Worker) handle(bctx context.Context, t *bus.Task, task proto.FetchTask)
 			return err
 		}
 		res = failedResult(fmt.Sprintf("gave up after %d tries: %v", t.Attempt(), err))
+		w.metrics.Failure("fetch", "gave_up", task.Job+": "+res.Error)
 		res.Attempts = t.Attempt()
 	}
 	res.Type, res.Job, res.Kind, res.Index, res.Generation = proto.TypeFetchResult, task.Job, task.Kind, task.Index, task.Generation
@@ -241,6 +255,9 @@ func (w *Worker) handle(bctx context.Context, t *bus.Task, task proto.FetchTask)
 		// The work is done (and stored, if it was): a redelivery finds it
 		// cached and publishes again.
 		return fmt.Errorf("reporting the fetch result: %w", perr)
+	}
+	if res.Status == proto.FetchStored && !res.Cached {
+		w.metrics.Fetched(res.Bytes)
 	}
 	ev := log.Info()
 	if res.Status != proto.FetchStored {

@@ -29,6 +29,24 @@ type WorkerInfo struct {
 	Version  string    `json:"version,omitempty"`
 	Started  time.Time `json:"started"`
 	Seen     time.Time `json:"seen"`
+	// Stats are the worker's counters since it started (absent from
+	// workers older than them).
+	Stats *WorkerStats `json:"stats,omitempty"`
+}
+
+// WorkerStats are one worker process's counters: its presence entry, its
+// micro service's stats and its /metrics report the same numbers.
+type WorkerStats struct {
+	InFlight     int            `json:"in_flight"`
+	Done         int64          `json:"tasks_done"`
+	Failed       int64          `json:"tasks_failed"`
+	Failures     map[string]int `json:"failures,omitempty"` // by reason
+	MediaSeconds float64        `json:"media_seconds,omitempty"`
+	// Speed is media seconds per second of the last rendered unit.
+	Speed        float64 `json:"speed,omitempty"`
+	FetchedBytes int64   `json:"fetched_bytes,omitempty"`
+	LastFailure  string  `json:"last_failure,omitempty"`
+	Uptime       float64 `json:"uptime_seconds"`
 }
 
 func (WorkerInfo) MessageType() string { return TypeWorker }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mtsfarm/mtsfarm/internal/blob"
 	"github.com/mtsfarm/mtsfarm/internal/ffmpeg"
+	"github.com/mtsfarm/mtsfarm/internal/ops"
 	"github.com/mtsfarm/mtsfarm/proto"
 )
 
@@ -59,6 +60,10 @@ type Config struct {
 	PollWait time.Duration
 	// Version goes into the presence entry.
 	Version string
+	// DrainGrace is how long a unit being rendered may go on after the
+	// worker is told to stop (SIGTERM) before it is handed back; 0 hands it
+	// back at once.
+	DrainGrace time.Duration
 }
 
 // DefaultConfig returns the production defaults.
@@ -105,7 +110,7 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("%s must be positive", d.name))
 		}
 	}
-	if c.CPUCooldown < 0 || c.AckWait < 0 || c.PollWait < 0 {
+	if c.CPUCooldown < 0 || c.AckWait < 0 || c.PollWait < 0 || c.DrainGrace < 0 {
 		errs = append(errs, errors.New("CPU cooldown, ack wait and poll wait must not be negative"))
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -124,6 +129,9 @@ type Deps struct {
 	// FFmpeg renders, probes and detects the encoders.
 	FFmpeg *ffmpeg.Runner
 	Log    zerolog.Logger
+	// Metrics counts the work for /metrics, the micro service's stats and
+	// the presence entry (nil: counted for the latter two only).
+	Metrics *ops.Metrics
 }
 
 func (d Deps) validate() error {

@@ -15,6 +15,7 @@ import (
 	"github.com/mtsfarm/mtsfarm/internal/blob"
 	"github.com/mtsfarm/mtsfarm/internal/bus"
 	"github.com/mtsfarm/mtsfarm/internal/ffmpeg"
+	"github.com/mtsfarm/mtsfarm/internal/ops"
 	"github.com/mtsfarm/mtsfarm/internal/retry"
 	"github.com/mtsfarm/mtsfarm/proto"
 )
@@ -48,6 +49,8 @@ type Worker struct {
 	// running tasks are the presence entry's current units.
 	cancels *bus.Cancels
 
+	metrics *ops.Metrics
+
 	mu       sync.Mutex
 	cpuUntil time.Time // NVENC was OOM-killed: libx264 until then
 }
@@ -60,8 +63,12 @@ func New(cfg Config, deps Deps) (*Worker, error) {
 	if err := deps.validate(); err != nil {
 		return nil, err
 	}
+	m := deps.Metrics
+	if m == nil {
+		m = ops.NewMetrics(proto.RoleRenderer)
+	}
 	return &Worker{cfg: cfg, deps: deps, log: deps.Log.With().Str("worker", cfg.WorkerID).Logger(),
-		root: filepath.Join(cfg.WorkDir, cfg.WorkerID), cancels: bus.NewCancels(deps.Log)}, nil
+		root: filepath.Join(cfg.WorkDir, cfg.WorkerID), cancels: bus.NewCancels(deps.Log), metrics: m}, nil
 }
 
 // Run renders units until ctx ends; then it hands running units back,
@@ -98,8 +105,14 @@ func (w *Worker) Run(ctx context.Context) error {
 	stopPresence := presence.Start(ctx)
 	w.log.Info().Int("slots", w.cfg.Slots).Str("encoder", w.cfg.Encoder).Strs("encoders", w.caps.Encoders).
 		Bool("cuda_filters", w.caps.CUDAFilters && w.cfg.CUDA).Str("gpu", w.caps.GPU).Msg("renderer started")
+	svc, err := ops.StartService(w.deps.JS.Conn(), ops.ServiceConfig{Role: proto.RoleRenderer, Version: w.cfg.Version, Info: w.info}, w.metrics)
+	if err != nil {
+		stopPresence()
+		return fmt.Errorf("renderer: %w", err)
+	}
+	defer svc.Stop()
 	bw := &bus.Worker{Name: w.cfg.WorkerID, Lanes: lanes, Slots: w.cfg.Slots, AckWait: w.cfg.AckWait,
-		PollWait: w.cfg.PollWait, Log: w.deps.Log, Handler: bus.Typed(w.handle)}
+		PollWait: w.cfg.PollWait, Grace: w.cfg.DrainGrace, Observer: w.metrics, Log: w.deps.Log, Handler: bus.Typed(w.handle)}
 	err = bw.Run(ctx)
 	stopPresence()
 	w.log.Info().Msg("renderer stopped")
@@ -138,7 +151,7 @@ func (w *Worker) info() proto.WorkerInfo {
 	cur := w.cancels.Running()
 	return proto.WorkerInfo{Type: proto.TypeWorker, ID: w.cfg.WorkerID, Host: host, Roles: []string{proto.RoleRenderer},
 		Encoders: w.encoders(), GPU: w.caps.GPU, CUDA: w.caps.CUDAFilters && w.cfg.CUDA, Slots: w.cfg.Slots,
-		Current: cur, Version: w.cfg.Version, Started: w.started}
+		Current: cur, Version: w.cfg.Version, Started: w.started, Stats: w.metrics.Presence()}
 }
 
 // handle renders one unit. The outcome is published as a UnitResult before
@@ -180,12 +193,18 @@ func (w *Worker) handle(ctx context.Context, t *bus.Task, u proto.RenderUnit) er
 		return bus.RetryAfter(err, hb.after)
 	case errors.Is(err, ErrStalled), errors.As(err, &tr):
 		log.Warn().Err(err).Msg("unit not rendered; handing it back")
+		reason := "transient"
+		if errors.Is(err, ErrStalled) {
+			reason = "stalled"
+		}
+		w.metrics.Failure("render", reason, fmt.Sprintf("unit %d of job %s: %v", u.Index, u.Job, err))
 		w.event(ctx, proto.Event{Kind: proto.EventError, Job: u.Job, Index: u.Index,
 			Message: fmt.Sprintf("unit %d: %v; handed back to be rendered again", u.Index, err)})
 		return err
 	default:
 		log.Error().Err(err).Msg("unit failed on this worker")
 		res = proto.UnitResult{Status: proto.UnitFailed, Error: failureMessage(u, w.cfg.WorkerID, err)}
+		w.metrics.Failure("render", "unit_failed", res.Error)
 	}
 	res.Type, res.Job, res.Index, res.Generation, res.Worker = proto.TypeUnitResult, u.Job, u.Index, u.Generation, w.cfg.WorkerID
 	res.Elapsed = time.Since(start).Seconds()
@@ -199,6 +218,9 @@ func (w *Worker) handle(ctx context.Context, t *bus.Task, u proto.RenderUnit) er
 	}
 	if res.Status == proto.UnitFailed {
 		return bus.Permanent(err)
+	}
+	if res.Encoder != "" { // rendered here, not found stored by an earlier delivery
+		w.metrics.Rendered(u.End-u.Start, time.Since(start))
 	}
 	log.Info().Str("encoder", res.Encoder).Float64("duration", res.Duration).Float64("elapsed", res.Elapsed).Msg("unit rendered")
 	return nil
@@ -516,3 +538,4 @@ func (w *Worker) event(ctx context.Context, e proto.Event) {
 		w.log.Debug().Err(err).Str("job_id", e.Job).Str("kind", e.Kind).Msg("publishing an event failed")
 	}
 }
+

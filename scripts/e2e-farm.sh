@@ -213,6 +213,8 @@ url=$(wait_line "$dir/fake-mts.urls" '^https?://' 30 "$fake_pid") || fail "fake-
 # shellcheck disable=SC2034 # read by resolve, through ${!name}
 MTSFARM_MTS_BASE_URL="http://127.0.0.1:$fake_port"
 
+declare -A http_of # process → its --http address
+
 # role_env SERVICE PROC: KEY=VALUE lines of the service's compose environment,
 # its host names mapped to this machine's ports and /var/lib/mtsfarm to the
 # process's own dir.
@@ -222,6 +224,8 @@ role_env() {
     v=$(resolve "${svc_env[$svc|$key]}")
     v=${v//nats:\/\/nats:4222/$nats_url}
     if [ "$v" = minio:9000 ]; then v=127.0.0.1:$minio_port; fi
+    # Every container has its own network; here each process gets a port.
+    if [ "$key" = MTSFARM_HTTP ]; then v=${http_of[$proc]:-127.0.0.1:0}; fi
     v=${v//\/var\/lib\/mtsfarm/$dir\/$proc}
     case $v in *nats:4222* | *minio:9000* | *fake-mts:*) fail "compose.yaml: $svc $key=$v: no local mapping for that host" ;; esac
     printf '%s=%s\n' "$key" "$v"
@@ -234,6 +238,7 @@ role_env() {
 # container its own, which is the default worker id).
 start_role() {
   local svc=$1 proc=$2 envs out
+  http_of[$proc]=127.0.0.1:$(free_port)
   out=$(role_env "$svc" "$proc")
   mapfile -t envs <<<"$out"
   mkdir -p "$dir/$proc/work"
@@ -267,12 +272,23 @@ done
 for p in fetcher-1 fetcher-2 renderer-1 renderer-2; do
   wait_line "$dir/$p.log" "\"message\":\"${p%-*} started\"" 60 "${pid_of[$p]}" >/dev/null || fail "$p did not start"
 done
+for p in coordinator-1 fetcher-1 fetcher-2 renderer-1 renderer-2; do
+  [ -n "${http_of[$p]:-}" ] || fail "compose.yaml gives ${p%-*} no MTSFARM_HTTP"
+  for ((i = 0; ; i++)); do
+    if "$mtsfarm" probe "http://${http_of[$p]}/readyz" >"$dir/probe.txt" 2>&1; then break; fi
+    [ "$i" -lt 100 ] || fail "$p is not ready: $(cat "$dir/probe.txt")"
+    sleep 0.1
+  done
+done
 t_farm=$(elapsed "$t")
 log "farm up in ${t_farm}s: nats-server :$nats_port, minio :$minio_port, coordinator-1, fetcher-1/2, renderer-1/2, fake MTS Link :$fake_port"
 
 nats() { command nats --server "$nats_url" "$@"; }
 nats micro ls >"$dir/micro-ls.txt" 2>&1 || fail "nats micro ls: $(cat "$dir/micro-ls.txt")"
 grep -q mtsfarm "$dir/micro-ls.txt" || fail "nats micro ls does not list the mtsfarm service: $(cat "$dir/micro-ls.txt")"
+for svc in mtsfarm-coordinator mtsfarm-fetcher mtsfarm-renderer; do
+  grep -q "$svc" "$dir/micro-ls.txt" || fail "nats micro ls does not list $svc: $(cat "$dir/micro-ls.txt")"
+done
 
 # submit BODY: the job id of `nats req mtsfarm.api.submit BODY`.
 submit() {
@@ -317,6 +333,26 @@ dur=$(job_field "$job1" duration)
 check_mp4 "$dir/run1.mp4" "$dur"
 size1=$(stat -c %s "$dir/run1.mp4")
 log "run 1: done in ${t_run1}s (a ${dur}s recording); mtsfarm get: $size1 bytes; checked"
+# Prometheus metrics of real work: units rendered, bytes fetched, a finalize.
+curl_metrics() { "$mtsfarm" probe "http://${http_of[$1]}/metrics" >"$dir/metrics-$1.txt" || fail "$1 /metrics: $(cat "$dir/metrics-$1.txt")"; }
+curl_metrics coordinator-1
+grep -q '^mtsfarm_finalize_seconds_count{role="coordinator"} 1$' "$dir/metrics-coordinator-1.txt" ||
+  fail "coordinator-1 /metrics counts no finalize: $(grep finalize "$dir/metrics-coordinator-1.txt")"
+grep -q '^mtsfarm_queue_pending{lane="normal",stream="MTSFARM_RENDER"} 0$' "$dir/metrics-coordinator-1.txt" ||
+  fail "coordinator-1 /metrics has no render queue depth"
+rendered=0
+for p in renderer-1 renderer-2; do
+  curl_metrics "$p"
+  n=$(sed -n 's/^mtsfarm_tasks_total{kind="render",outcome="done",role="renderer"} //p' "$dir/metrics-$p.txt")
+  rendered=$((rendered + ${n:-0}))
+done
+[ "$rendered" -ge 1 ] || fail "no renderer's /metrics counts a rendered unit"
+fetched=0
+for p in fetcher-1 fetcher-2; do
+  curl_metrics "$p"
+  grep -q '^mtsfarm_fetch_bytes_total' "$dir/metrics-$p.txt" || fail "$p /metrics has no mtsfarm_fetch_bytes_total"
+done
+log "run 1: /metrics of every role: $rendered units rendered, a finalize timed, queue depths read"
 media_summary "$dir/run1.mp4" | sed 's/^/    /' >&2
 
 # ---------------------------------------------------------------------------
@@ -362,6 +398,16 @@ ops kv-workers.txt kv ls mtsfarm_workers
 grep -q renderer-2 "$dir/kv-workers.txt" || fail "nats kv ls mtsfarm_workers does not list renderer-2: $(cat "$dir/kv-workers.txt")"
 ops status.txt req mtsfarm.api.status "{\"job\": \"$job2\"}"
 grep -q '"state": *"done"' "$dir/status.txt" || fail "nats req mtsfarm.api.status: $(head -c 300 "$dir/status.txt")"
+
+# A rolling update: SIGTERM drains renderer-2 (not ready, stops taking work,
+# exits within its grace), and its presence entry goes.
+kill -TERM "${pid_of[renderer-2]}"
+for ((i = 0; i < 300; i++)); do alive "${pid_of[renderer-2]}" || break; sleep 0.1; done
+alive "${pid_of[renderer-2]}" && fail "renderer-2 did not exit within 30 s of SIGTERM"
+grep -q '"message":"renderer stopped"' "$dir/renderer-2.log" || fail "renderer-2 did not stop cleanly: $(tail -n 3 "$dir/renderer-2.log")"
+ops kv-workers-after.txt kv ls mtsfarm_workers
+grep -q renderer-2 "$dir/kv-workers-after.txt" && fail "renderer-2's presence entry outlived its SIGTERM"
+log "SIGTERM: renderer-2 drained and exited; its presence entry is gone"
 
 printf 'e2e-farm: PASS in %ss: config %s settings checked; farm up %ss; run 1 %ss (%ss recording, %s bytes); run 2 with renderer-1 killed %ss (%ss after the kill)\n' \
   "$(elapsed "$t_all")" "$checked" "$t_farm" "$t_run1" "$dur" "$size1" "$t_run2" "$t_after_kill"

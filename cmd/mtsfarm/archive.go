@@ -214,7 +214,7 @@ func (a *archiver) connect(ctx context.Context, env *cli) (func(), error) {
 			return nil, fmt.Errorf("opening the farm's object store to fetch outputs: %w", err)
 		}
 		a.nc, a.store = nc, st
-		if err := a.f.farm.dash.start(ctx, env, nc, st, a.log); err != nil {
+		if err := a.f.farm.dash.start(ctx, env, nc, st, a.log, nil); err != nil {
 			nc.Close()
 			return nil, err
 		}

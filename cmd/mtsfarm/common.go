@@ -15,6 +15,7 @@ import (
 
 	"github.com/mtsfarm/mtsfarm/internal/blob"
 	"github.com/mtsfarm/mtsfarm/internal/bus"
+	"github.com/mtsfarm/mtsfarm/internal/ops"
 	"github.com/mtsfarm/mtsfarm/proto"
 )
 
@@ -82,12 +83,14 @@ type roleFlags struct {
 	nats  natsFlags
 	store storeFlags
 	log   logFlags
+	ops   opsFlags
 }
 
 func (r *roleFlags) register(fs *flag.FlagSet, env *cli) {
 	r.nats.register(fs, env)
 	r.store.register(fs)
 	r.log.register(fs)
+	r.ops.registerGrace(fs)
 }
 
 // parse parses a role's command line, which takes no arguments, and returns
@@ -118,9 +121,10 @@ func (r *roleFlags) connect(ctx context.Context, name string) (blob.Store, *nats
 }
 
 // runWorker runs a fetcher or renderer named name: it opens the store,
-// connects to NATS, checks that a coordinator provisioned the role's stream
-// and calls run, then drains the connection.
-func (r *roleFlags) runWorker(ctx context.Context, name, stream string, run func(jetstream.JetStream, blob.Store) error) error {
+// connects to NATS, checks that a coordinator provisioned the role's stream,
+// serves --http and calls run, then drains the connection.
+func (r *roleFlags) runWorker(ctx context.Context, env *cli, role, name, stream string, m *ops.Metrics, log zerolog.Logger,
+	run func(jetstream.JetStream, blob.Store) error) error {
 	store, nc, err := r.connect(ctx, name)
 	if err != nil {
 		return err
@@ -132,6 +136,10 @@ func (r *roleFlags) runWorker(ctx context.Context, name, stream string, run func
 	}
 	if _, err := js.Stream(ctx, stream); err != nil {
 		return fmt.Errorf("the farm's streams are missing (%w): start a coordinator first, it provisions them", err)
+	}
+	m.Registry().MustRegister(ops.NewQueueDepth(js, map[string]string{stream: consumerOf(stream)}))
+	if err := r.ops.serve(ctx, env, role, m, nc, store, log); err != nil {
+		return err
 	}
 	return run(js, store)
 }
@@ -164,3 +172,6 @@ func workerID(role string) string {
 	h, _ := os.Hostname()
 	return proto.DefaultWorkerID(role, h)
 }
+
+// consumerOf is a work stream's consumer base name.
+func consumerOf(stream string) string { return ops.FarmQueues[stream] }

@@ -11,6 +11,8 @@ import (
 	"github.com/mtsfarm/mtsfarm/coordinator"
 	"github.com/mtsfarm/mtsfarm/internal/bus"
 	"github.com/mtsfarm/mtsfarm/internal/ffmpeg"
+	"github.com/mtsfarm/mtsfarm/internal/ops"
+	"github.com/mtsfarm/mtsfarm/proto"
 )
 
 const coordinatorUsage = `coordinator [flags]
@@ -67,11 +69,18 @@ func runCoordinator(ctx context.Context, env *cli, args []string) error {
 			return fmt.Errorf("provisioning: %w", err)
 		}
 	}
+	m := ops.NewMetrics(proto.RoleCoordinator)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	m.Registry().MustRegister(ops.NewQueueDepth(js, ops.FarmQueues))
+	cf.cfg.Metrics, cf.cfg.DrainGrace = m, role.ops.grace
 	c, err := coordinator.New(ctx, cf.cfg, nc, store, ffmpeg.New(log))
 	if err != nil {
 		return err
 	}
-	if err := dash.start(ctx, env, nc, store, log); err != nil {
+	if err := dash.start(ctx, env, nc, store, log, opsHandler(ctx, m, nc, store)); err != nil {
 		return err
 	}
 	return c.Run(ctx)

@@ -5,11 +5,13 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/http"
 
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 
 	"github.com/mtsfarm/mtsfarm/internal/blob"
+	"github.com/mtsfarm/mtsfarm/internal/ops"
 	"github.com/mtsfarm/mtsfarm/internal/web"
 )
 
@@ -24,8 +26,9 @@ func (d *dashFlags) register(fs *flag.FlagSet) {
 }
 
 // start serves the dashboard until ctx ends, when --http is given, and says
-// where on stderr.
-func (d *dashFlags) start(ctx context.Context, env *cli, nc *nats.Conn, store blob.Store, log zerolog.Logger) error {
+// where on stderr; opsH, when not nil, serves ops.Paths (/metrics, …) on
+// the same listener.
+func (d *dashFlags) start(ctx context.Context, env *cli, nc *nats.Conn, store blob.Store, log zerolog.Logger, opsH http.Handler) error {
 	if d.addr == "" {
 		if d.token != "" {
 			return fmt.Errorf("%w: --http-token without --http: give the address the dashboard listens on", errUsage)
@@ -39,7 +42,11 @@ func (d *dashFlags) start(ctx context.Context, env *cli, nc *nats.Conn, store bl
 	if err != nil {
 		return err
 	}
-	addr, err := web.Serve(ctx, d.addr, srv, log)
+	var h http.Handler = srv
+	if opsH != nil {
+		h = ops.Mount(opsH, srv)
+	}
+	addr, err := web.Serve(ctx, d.addr, h, log)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -123,6 +124,28 @@ func TestE2ENATSCLISubmit(t *testing.T) {
 	}
 	if j.ID != job.ID || j.State != proto.StateDone || !strings.HasPrefix(j.OutputKey, "outputs/Курс_1_-_") || j.OutputSize <= 0 {
 		t.Fatalf("status of %s: %s, output %q (%d bytes); want done with an output", job.ID, j.State, j.OutputKey, j.OutputSize)
+	}
+
+	// Every role is a micro service too: the renderer's stats say what it
+	// rendered, its info which encoders it has.
+	ls, err = e2eNATS(t, natsBin, server, "micro", "ls")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, svc := range []string{"mtsfarm-renderer", "mtsfarm-fetcher", "mtsfarm-coordinator"} {
+		if !strings.Contains(ls, svc) {
+			t.Errorf("nats micro ls does not list %s:\n%s", svc, ls)
+		}
+	}
+	if info, err := e2eNATS(t, natsBin, server, "micro", "info", "mtsfarm-renderer"); err != nil || !strings.Contains(info, "libx264") {
+		t.Errorf("nats micro info mtsfarm-renderer shows no encoders (%v):\n%s", err, info)
+	}
+	stats, err := e2eNATS(t, natsBin, server, "micro", "stats", "mtsfarm-renderer", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`"tasks_done":\s*1\b`).MatchString(stats) || !regexp.MustCompile(`"media_seconds":\s*8\b`).MatchString(stats) {
+		t.Errorf("nats micro stats mtsfarm-renderer --json does not count the one rendered unit of 8 s:\n%s", stats)
 	}
 
 	file := filepath.Join(t.TempDir(), "lecture.mp4")

@@ -10,6 +10,7 @@ import (
 	"github.com/mtsfarm/mtsfarm/fetcher"
 	"github.com/mtsfarm/mtsfarm/internal/blob"
 	"github.com/mtsfarm/mtsfarm/internal/ffmpeg"
+	"github.com/mtsfarm/mtsfarm/internal/ops"
 	"github.com/mtsfarm/mtsfarm/proto"
 )
 
@@ -58,16 +59,19 @@ func runFetcher(ctx context.Context, env *cli, args []string) error {
 	var ff fetcherFlags
 	ff.register(fs)
 	fs.StringVar(&ff.cfg.WorkerID, "worker-id", workerID("fetcher"), "unique name of this fetcher")
+	role.ops.registerHTTP(fs)
 	log, err := role.parse(env, fs, args)
 	if err != nil {
 		return err
 	}
 	cfg := ff.config()
+	cfg.DrainGrace = role.ops.grace
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	return role.runWorker(ctx, cfg.WorkerID, proto.StreamFetch, func(js jetstream.JetStream, store blob.Store) error {
-		w, err := fetcher.New(cfg, fetcher.Deps{JS: js, Store: store, FFmpeg: ffmpeg.New(log), Log: log})
+	m := ops.NewMetrics(proto.RoleFetcher)
+	return role.runWorker(ctx, env, proto.RoleFetcher, cfg.WorkerID, proto.StreamFetch, m, log, func(js jetstream.JetStream, store blob.Store) error {
+		w, err := fetcher.New(cfg, fetcher.Deps{JS: js, Store: store, FFmpeg: ffmpeg.New(log), Log: log, Metrics: m})
 		if err != nil {
 			return err
 		}

@@ -44,6 +44,7 @@ func commands() []command {
 		{"retry", "retry the failed parts of a job", runJobAction(proto.SubjectRetry, "retry")},
 		{"get", "download a job's finished MP4", runGet},
 		{"plan", "print the render plan of a recording (--flow FILE or URL) as JSON", runPlan},
+		{"probe", "ask a role's --http listener whether it is ready (container health checks)", runProbe},
 		{"fake-mts", "serve a fake MTS Link for a scenario file (tests, demos)", runFakeMTS},
 		{"version", "print the version", runVersion},
 		{"help", "list the subcommands, or describe one: help COMMAND", runHelp},

@@ -9,6 +9,7 @@ import (
 
 	"github.com/mtsfarm/mtsfarm/internal/blob"
 	"github.com/mtsfarm/mtsfarm/internal/ffmpeg"
+	"github.com/mtsfarm/mtsfarm/internal/ops"
 	"github.com/mtsfarm/mtsfarm/proto"
 	"github.com/mtsfarm/mtsfarm/renderer"
 )
@@ -50,16 +51,19 @@ func runRenderer(ctx context.Context, env *cli, args []string) error {
 	var rf rendererFlags
 	rf.register(fs)
 	fs.StringVar(&rf.cfg.WorkerID, "worker-id", workerID("renderer"), "unique name of this renderer")
+	role.ops.registerHTTP(fs)
 	log, err := role.parse(env, fs, args)
 	if err != nil {
 		return err
 	}
 	cfg := rf.config()
+	cfg.DrainGrace = role.ops.grace
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	return role.runWorker(ctx, cfg.WorkerID, proto.StreamRender, func(js jetstream.JetStream, store blob.Store) error {
-		w, err := renderer.New(cfg, renderer.Deps{JS: js, Store: store, FFmpeg: ffmpeg.New(log), Log: log})
+	m := ops.NewMetrics(proto.RoleRenderer)
+	return role.runWorker(ctx, env, proto.RoleRenderer, cfg.WorkerID, proto.StreamRender, m, log, func(js jetstream.JetStream, store blob.Store) error {
+		w, err := renderer.New(cfg, renderer.Deps{JS: js, Store: store, FFmpeg: ffmpeg.New(log), Log: log, Metrics: m})
 		if err != nil {
 			return err
 		}

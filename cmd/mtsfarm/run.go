@@ -214,7 +214,7 @@ func startFarmAndDashboard(ctx context.Context, env *cli, f runFlags, log zerolo
 	if f.listen != "" {
 		fmt.Fprintf(env.stderr, "NATS clients can attach at %s\n", fm.emb.ClientURL())
 	}
-	if err := f.dash.start(ctx, env, fm.nc, fm.store, log); err != nil {
+	if err := f.dash.start(ctx, env, fm.nc, fm.store, log, nil); err != nil {
 		fm.close()
 		return nil, err
 	}

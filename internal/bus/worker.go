@@ -138,6 +138,11 @@ type Worker struct {
 	// StopWait bounds how long Run waits, after its context ends, for
 	// handlers to return (default 10s).
 	StopWait time.Duration
+	// Grace is how long a running task may go on after the context ends
+	// (SIGTERM: drain) before it is canceled and handed back; 0 hands it
+	// back at once. No new task is taken meanwhile. A rolling update with a
+	// grace longer than a task loses nothing and redoes nothing.
+	Grace time.Duration
 }
 
 const (
@@ -291,12 +296,28 @@ func (r *run) process(ctx context.Context, msg jetstream.Msg) {
 	tick := time.NewTicker(max(r.ackWait/3, minBeat))
 	defer tick.Stop()
 	seen, seenAt := t.progress.Load(), time.Now()
+	stopping := ctx.Done()
+	var graceOver <-chan time.Time
 	for {
 		select {
 		case err := <-done:
 			outcome = r.settle(msg, t, err, log)
 			return
-		case <-ctx.Done():
+		case <-stopping:
+			if g := r.w.Grace; g > 0 && graceOver == nil {
+				log.Info().Stringer("grace", g).Msg("draining: finishing the task before stopping")
+				stopping = nil
+				timer := time.NewTimer(g)
+				defer timer.Stop()
+				graceOver = timer.C
+				continue
+			}
+			cancel(ErrShutdown)
+			r.handBack(msg, log)
+			r.waitHandler(done, log)
+			return
+		case <-graceOver:
+			log.Warn().Stringer("grace", r.w.Grace).Msg("draining: the task did not finish within the grace period; handing it back")
 			cancel(ErrShutdown)
 			r.handBack(msg, log)
 			r.waitHandler(done, log)
@@ -320,6 +341,8 @@ func (r *run) process(ctx context.Context, msg jetstream.Msg) {
 			case err := <-done:
 				log.Debug().AnErr("handler_error", err).Msg("hung task returned")
 			case <-ctx.Done():
+				// (also during a grace period: a hung task is not worth
+				// waiting for)
 				r.handBack(msg, log)
 				r.waitHandler(done, log)
 			}

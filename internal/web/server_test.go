@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/mtsfarm/mtsfarm/internal/blob"
@@ -251,5 +252,37 @@ func TestEventsStreamLiveAndCoalesceProgress(t *testing.T) {
 	last := seen[len(seen)-1]
 	if last.State != proto.StateDone || strings.Contains(last.Message, "SIG") {
 		t.Errorf("state event: %+v", last)
+	}
+}
+
+func TestWorkersShowSpeedAndFailures(t *testing.T) {
+	srv, nc := newDashboard(t, "")
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := js.KeyValue(context.Background(), proto.BucketWorkers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wi := proto.WorkerInfo{Type: proto.TypeWorker, ID: "renderer-gpu-1", Host: "gpu-1", Roles: []string{proto.RoleRenderer},
+		Started: time.Now(), Seen: time.Now(), Stats: &proto.WorkerStats{Done: 7, Failed: 2, Speed: 4.5,
+			LastFailure: "unit 3: reading https://s3/u.mp4?X-Amz-Signature=SECRET: timeout"}}
+	data, _ := json.Marshal(wi)
+	if _, err := kv.Put(context.Background(), wi.ID, data); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(srv.URL + "/api/workers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var rows []workerRow
+	if err := json.NewDecoder(resp.Body).Decode(&rows); err != nil || len(rows) != 1 {
+		t.Fatalf("workers: %v %+v", err, rows)
+	}
+	r := rows[0]
+	if r.Done != 7 || r.Failed != 2 || r.Speed != 4.5 || strings.Contains(r.LastFailure, "SECRET") || !strings.Contains(r.LastFailure, "timeout") {
+		t.Errorf("worker row %+v", r)
 	}
 }

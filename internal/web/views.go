@@ -218,11 +218,21 @@ type workerRow struct {
 	Version  string   `json:"version,omitempty"`
 	Started  string   `json:"started"`
 	Seen     string   `json:"seen"`
+	// From the worker's stats: media seconds per second of its last unit,
+	// tasks done and failed, and its last failure in words.
+	Speed       float64 `json:"speed,omitempty"`
+	Done        int64   `json:"done"`
+	Failed      int64   `json:"failed"`
+	LastFailure string  `json:"last_failure,omitempty"`
 }
 
 func workerOf(w proto.WorkerInfo) workerRow {
-	return workerRow{ID: w.ID, Host: w.Host, Roles: w.Roles, Encoders: w.Encoders, GPU: w.GPU, Slots: w.Slots,
+	r := workerRow{ID: w.ID, Host: w.Host, Roles: w.Roles, Encoders: w.Encoders, GPU: w.GPU, Slots: w.Slots,
 		Current: w.Current, Version: w.Version, Started: w.Started.Format(timeFormat), Seen: w.Seen.Format(timeFormat)}
+	if s := w.Stats; s != nil {
+		r.Speed, r.Done, r.Failed, r.LastFailure = s.Speed, s.Done, s.Failed, proto.RedactURL(s.LastFailure)
+	}
+	return r
 }
 
 // eventView is one job event as the page gets it.

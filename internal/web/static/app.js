@@ -151,8 +151,11 @@ async function loadWorkers() {
       el('td', { text: [(w.encoders || []).join(', '), w.gpu].filter(Boolean).join(' / ') }),
       el('td', { text: (w.current || []).join(', ') || 'idle' }),
       el('td', { text: w.slots ? String(w.slots) : '' }),
+      el('td', { text: w.speed ? w.speed.toFixed(2) + '× real time' : '' }),
+      el('td', { text: String(w.done || 0) }),
+      el('td', { class: w.failed ? 'bad' : '', text: String(w.failed || 0), title: w.last_failure || '' }),
       el('td', { text: fmtTime(w.seen) }))));
-    if (!rows.length) body.append(el('tr', {}, el('td', { colSpan: 7, class: 'muted', text: 'No worker is present.' })));
+    if (!rows.length) body.append(el('tr', {}, el('td', { colSpan: 10, class: 'muted', text: 'No worker is present.' })));
   } catch (e) { say('Loading workers: ' + e.message); }
 }
 
