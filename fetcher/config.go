@@ -10,8 +10,8 @@ import (
 
 	"github.com/mtsfarm/mtsfarm/internal/blob"
 	"github.com/mtsfarm/mtsfarm/internal/ffmpeg"
-	"github.com/mtsfarm/mtsfarm/internal/ops"
 	"github.com/mtsfarm/mtsfarm/internal/mts"
+	"github.com/mtsfarm/mtsfarm/internal/ops"
 	"github.com/mtsfarm/mtsfarm/proto"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"

@@ -538,4 +538,3 @@ func (w *Worker) event(ctx context.Context, e proto.Event) {
 		w.log.Debug().Err(err).Str("job_id", e.Job).Str("kind", e.Kind).Msg("publishing an event failed")
 	}
 }
-
