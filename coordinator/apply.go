@@ -3,6 +3,7 @@ package coordinator
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/mtsfarm/mtsfarm/proto"
@@ -41,7 +42,7 @@ func applyFetch(j *proto.Job, r proto.FetchResult) bool {
 		return false
 	}
 	c := &j.Chunks[r.Index]
-	if settled(c.State) || r.Kind != c.Kind {
+	if settled(c.State) || r.Kind != c.Kind || !ownFetchKey(c, r) {
 		return false
 	}
 	c.Worker, c.Attempts, c.Bytes = r.Worker, c.Attempts+max(1, r.Attempts), r.Bytes
@@ -82,6 +83,9 @@ func applyUnit(j *proto.Job, r proto.UnitResult, live []string, now time.Time) b
 	}
 	switch r.Status {
 	case proto.UnitDone:
+		if !ownUnitKeys(j.ID, u, r) {
+			return false
+		}
 		// A late success of an older generation is as good as any.
 		u.State, u.Worker, u.Encoder, u.Error = proto.TaskDone, r.Worker, r.Encoder, ""
 		u.VideoKey, u.AudioKey, u.Elapsed, u.Rendered = r.VideoKey, r.AudioKey, r.Elapsed, u.End-u.Start
@@ -147,4 +151,27 @@ func appendUnique(list []string, add ...string) []string {
 		}
 	}
 	return list
+}
+
+// ownFetchKey: a stored result names the object its task was given. A
+// result that names another key (forged, or another job's) is ignored, so
+// no message can point a job at outputs/ or at another job's objects.
+func ownFetchKey(c *proto.ChunkState, r proto.FetchResult) bool {
+	if r.Status != proto.FetchStored || r.Key == "" {
+		return true
+	}
+	if c.Key != "" {
+		return r.Key == c.Key
+	}
+	return !strings.HasPrefix(r.Key, "outputs/") && !strings.HasPrefix(r.Key, "jobs/")
+}
+
+// ownUnitKeys: a rendered unit's objects are the unit's own keys, of a
+// generation that was published (a late older one is as good).
+func ownUnitKeys(job string, u *proto.UnitState, r proto.UnitResult) bool {
+	g := r.Generation
+	if g < 0 || g > u.Generation || r.VideoKey != proto.UnitVideoKey(job, r.Index, g) {
+		return false
+	}
+	return r.AudioKey == "" || r.AudioKey == proto.UnitAudioKey(job, r.Index, g)
 }

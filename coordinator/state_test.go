@@ -313,3 +313,42 @@ func TestIdentity(t *testing.T) {
 		t.Fatalf("job id %q", id)
 	}
 }
+
+// A forged or misdirected result cannot point a job at objects that are not
+// its own: outputs/, another job's units, another chunk's media.
+func TestResultsNamingOtherKeysAreIgnored(t *testing.T) {
+	j, p := newJob(), testPlan()
+	if _, err := reconcile(j, nil, cfg, false); err != nil || !applyResolved(j, p, t0) || len(j.Chunks) < 2 || len(j.Units) < 2 {
+		t.Fatalf("resolving the test job: %v", err)
+	}
+	c := j.Chunks[0]
+	for _, key := range []string{"outputs/x.mp4", "jobs/other/units/00000-g0.mkv", j.Chunks[len(j.Chunks)-1].Key + ".x"} {
+		r := proto.FetchResult{Type: proto.TypeFetchResult, Job: j.ID, Kind: c.Kind, Index: c.Index, Worker: "f1",
+			Status: proto.FetchStored, Key: key, Media: media(640, 360, true)}
+		if applyFetch(j, r) {
+			t.Errorf("a fetch result naming %q was applied", key)
+		}
+	}
+	for _, r := range []proto.UnitResult{
+		{VideoKey: "outputs/x.mp4"},
+		{VideoKey: proto.UnitVideoKey("other", 0, 0), AudioKey: proto.UnitAudioKey("other", 0, 0)},
+		{VideoKey: proto.UnitVideoKey(j.ID, 1, 0)},                             // another unit's
+		{VideoKey: proto.UnitVideoKey(j.ID, 0, 5), Generation: 5},              // a generation never published
+		{VideoKey: proto.UnitVideoKey(j.ID, 0, 0), AudioKey: "outputs/a.flac"}, // audio elsewhere
+	} {
+		r.Type, r.Job, r.Index, r.Worker, r.Status = proto.TypeUnitResult, j.ID, 0, "r1", proto.UnitDone
+		if applyUnit(j, r, []string{"r1"}, t0) {
+			t.Errorf("a unit result naming %q / %q was applied", r.VideoKey, r.AudioKey)
+		}
+	}
+	good := proto.UnitResult{Type: proto.TypeUnitResult, Job: j.ID, Index: 0, Worker: "r1", Status: proto.UnitDone,
+		VideoKey: proto.UnitVideoKey(j.ID, 0, 0), AudioKey: proto.UnitAudioKey(j.ID, 0, 0)}
+	if !applyUnit(j, good, []string{"r1"}, t0) {
+		t.Error("the unit's own result was not applied")
+	}
+	r := proto.FetchResult{Type: proto.TypeFetchResult, Job: j.ID, Kind: c.Kind, Index: c.Index, Worker: "f1",
+		Status: proto.FetchStored, Key: c.Key, Media: media(640, 360, true)}
+	if !applyFetch(j, r) {
+		t.Error("the chunk's own fetch result was not applied")
+	}
+}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The farm of compose.yaml as local processes, without Docker: a standalone
-# nats-server with JetStream, a MinIO server, one `mtsfarm coordinator`, two
-# `mtsfarm fetcher` and two `mtsfarm renderer` processes, each configured only
+# The farm of compose.yaml as local processes, without Docker: a 3-node
+# nats-server cluster (deploy/nats/nats.conf, R3 streams and KV), a MinIO
+# server, two `mtsfarm coordinator` (active-active), two `mtsfarm fetcher`
+# and two `mtsfarm renderer` processes, each configured only
 # by the environment that compose.yaml gives its service (read from the file,
 # with the service host names mapped to local ports), and `mtsfarm fake-mts`
 # with a bundled scenario in place of MTS Link.
@@ -13,12 +14,19 @@
 #      (streams, duration = the recording's ±1 frame, a decode without errors);
 #   3. submits it again (a new job, 15 s units), kills renderer-1 (SIGKILL, with
 #      its ffmpeg) while it renders a unit, and checks that the job still
-#      finishes, the killed unit rendered by renderer-2.
+#      finishes, the killed unit rendered by renderer-2; checks /readyz and
+#      /metrics of every role and `nats micro ls` for every role's service;
+#   4. submits a course of three recordings and, while it runs, kill -9s the
+#      fetcher downloading a (throttled) chunk, kill -9s a NATS node and brings
+#      it back, kill -9s the coordinator that is finalizing and restarts it,
+#      and stops MinIO for 30 s: every job finishes, and each output is the
+#      undisturbed render of its recording (frame PSNR, sound difference);
+#   5. SIGTERMs a renderer: it drains, exits and leaves the presence KV.
 # Everything it started is stopped on exit; its temp dir is removed unless the
 # run failed (then the logs stay there).
 #
 #   scripts/e2e-farm.sh
-# Environment: MTSFARM_E2E_SCENARIO (default scripts/scenarios/lecture-slides.json),
+# Environment: MTSFARM_E2E_SCENARIO (default scripts/scenarios/farm-course.json, 3 recordings),
 # MTSFARM_E2E_TIMEOUT (seconds per job, default 600), MTSFARM_E2E_KEEP=1 keeps the
 # temp dir.
 set -euo pipefail
@@ -27,7 +35,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib/tools.sh
 . scripts/lib/procs.sh
 
-scenario=${MTSFARM_E2E_SCENARIO:-scripts/scenarios/lecture-slides.json}
+scenario=${MTSFARM_E2E_SCENARIO:-scripts/scenarios/farm-course.json}
 job_timeout=${MTSFARM_E2E_TIMEOUT:-600}
 [ -f "$scenario" ] || { log "no scenario file $scenario (MTSFARM_E2E_SCENARIO)"; exit 2; }
 
@@ -170,26 +178,47 @@ log "compose.yaml and deploy/k8s: $checked MTSFARM_* settings, each a flag of it
 # ---------------------------------------------------------------------------
 # The farm.
 
-nats_port=$(free_port)
-nats_http=$(free_port)
+# NATS: a 3-node JetStream cluster on loopback, each node run with
+# deploy/nats/nats.conf (the production node config) with its listen,
+# monitor and cluster ports and its routes mapped to this machine's ports.
+declare -a nats_client nats_mon nats_route nats_pids
+for n in 1 2 3; do
+  nats_client[n]=$(free_port)
+  nats_mon[n]=$(free_port)
+  nats_route[n]=$(free_port)
+done
+nats_url="nats://127.0.0.1:${nats_client[1]},nats://127.0.0.1:${nats_client[2]},nats://127.0.0.1:${nats_client[3]}"
+nats_conf() { # N: the node's config, from deploy/nats/nats.conf
+  sed -e "s|^listen: 0.0.0.0:4222|listen: 127.0.0.1:${nats_client[$1]}|" \
+    -e "s|^http: 0.0.0.0:8222|http: 127.0.0.1:${nats_mon[$1]}|" \
+    -e "s|store_dir: /data/jetstream|store_dir: $dir/nats-$1|" \
+    -e "s|listen: 0.0.0.0:6222|listen: 127.0.0.1:${nats_route[$1]}|" \
+    -e "s|nats-route://nats-\([123]\):6222|nats-route://127.0.0.1:NATSROUTE\1|" deploy/nats/nats.conf |
+    sed -e "s|NATSROUTE1|${nats_route[1]}|" -e "s|NATSROUTE2|${nats_route[2]}|" -e "s|NATSROUTE3|${nats_route[3]}|" \
+      >"$dir/nats-$1.conf"
+  grep -q "127.0.0.1:${nats_client[$1]}" "$dir/nats-$1.conf" || fail "deploy/nats/nats.conf: no 'listen: 0.0.0.0:4222' to map"
+  [ "$(grep -c 'nats-route://127.0.0.1:' "$dir/nats-$1.conf")" = 3 ] || fail "deploy/nats/nats.conf: want 3 routes nats-route://nats-N:6222"
+}
+start_nats() { # N
+  start_bg "nats-$1" "$dir/nats-$1.log" env "NATS_SERVER_NAME=nats-$1" nats-server --config "$dir/nats-$1.conf"
+  nats_pids[$1]=$bg_pid
+}
+for n in 1 2 3; do nats_conf "$n"; start_nats "$n"; done
 minio_port=$(free_port)
 minio_console=$(free_port)
-nats_url="nats://127.0.0.1:$nats_port"
-
-# compose: nats --jetstream --store_dir /data --http_port 8222 --server_name mtsfarm-nats
-start_bg nats-server "$dir/nats-server.log" nats-server --jetstream --store_dir "$dir/nats-data" \
-  --addr 127.0.0.1 --port "$nats_port" --http_port "$nats_http" --server_name mtsfarm-nats
-nats_pid=$bg_pid
 
 minio_user=$(resolve "${svc_env[minio|MINIO_ROOT_USER]:-}")
 minio_pass=$(resolve "${svc_env[minio|MINIO_ROOT_PASSWORD]:-}")
 if [ -z "$minio_user" ] || [ -z "$minio_pass" ]; then
   fail "compose.yaml: the minio service sets no MINIO_ROOT_USER/MINIO_ROOT_PASSWORD"
 fi
-start_bg minio "$dir/minio.log" env -i "PATH=$PATH" "HOME=$HOME" "MINIO_ROOT_USER=$minio_user" \
-  "MINIO_ROOT_PASSWORD=$minio_pass" MINIO_BROWSER=off MINIO_UPDATE=off \
-  minio server --quiet --address "127.0.0.1:$minio_port" --console-address "127.0.0.1:$minio_console" "$dir/minio-data"
-minio_pid=$bg_pid
+start_minio() {
+  start_bg minio "$dir/minio.log" env -i "PATH=$PATH" "HOME=$HOME" "MINIO_ROOT_USER=$minio_user" \
+    "MINIO_ROOT_PASSWORD=$minio_pass" MINIO_BROWSER=off MINIO_UPDATE=off \
+    minio server --quiet --address "127.0.0.1:$minio_port" --console-address "127.0.0.1:$minio_console" "$dir/minio-data"
+  minio_pid=$bg_pid
+}
+start_minio
 
 fake_port=$(free_port)
 # shellcheck disable=SC2016 # expanded by sh, from its arguments
@@ -206,7 +235,7 @@ wait_healthy() { # NAME PID SECONDS PORT PATH
   done
   fail "$1 is not healthy after $3 s"
 }
-wait_healthy nats-server "$nats_pid" 30 "$nats_http" '/healthz?js-enabled-only=true'
+for n in 1 2 3; do wait_healthy "nats-$n" "${nats_pids[n]}" 60 "${nats_mon[n]}" '/healthz?js-enabled-only=true'; done
 wait_healthy minio "$minio_pid" 60 "$minio_port" /minio/health/ready
 url=$(wait_line "$dir/fake-mts.urls" '^https?://' 30 "$fake_pid") || fail "fake-mts printed no URL"
 # As the compose demo: MTSFARM_MTS_BASE_URL=http://fake-mts:8089 docker compose up
@@ -223,6 +252,8 @@ role_env() {
   for key in ${svc_keys[$svc]}; do
     v=$(resolve "${svc_env[$svc|$key]}")
     v=${v//nats:\/\/nats:4222/$nats_url}
+    # The cluster's streams are R3, as deploy/k8s/coordinator.yaml sets it.
+    if [ "$key" = MTSFARM_REPLICAS ]; then v=3; fi
     if [ "$v" = minio:9000 ]; then v=127.0.0.1:$minio_port; fi
     # Every container has its own network; here each process gets a port.
     if [ "$key" = MTSFARM_HTTP ]; then v=${http_of[$proc]:-127.0.0.1:0}; fi
@@ -265,14 +296,19 @@ for ((i = 0; ; i++)); do
   sleep 0.1
 done
 declare -A pid_of
-for p in fetcher-1 fetcher-2 renderer-1 renderer-2; do
+pid_of[coordinator-1]=$coord_pid
+# Two coordinators at once, active-active: every job change is a
+# compare-and-set on the job's KV record, and work is shared by consumers.
+for p in coordinator-2 fetcher-1 fetcher-2 renderer-1 renderer-2; do
   start_role "${p%-*}" "$p"
   pid_of[$p]=$bg_pid
 done
-for p in fetcher-1 fetcher-2 renderer-1 renderer-2; do
-  wait_line "$dir/$p.log" "\"message\":\"${p%-*} started\"" 60 "${pid_of[$p]}" >/dev/null || fail "$p did not start"
+for p in coordinator-2 fetcher-1 fetcher-2 renderer-1 renderer-2; do
+  up="${p%-*} started"
+  [ "${p%-*}" = coordinator ] && up="coordinator running"
+  wait_line "$dir/$p.log" "\"message\":\"$up\"" 60 "${pid_of[$p]}" >/dev/null || fail "$p did not start"
 done
-for p in coordinator-1 fetcher-1 fetcher-2 renderer-1 renderer-2; do
+for p in coordinator-1 coordinator-2 fetcher-1 fetcher-2 renderer-1 renderer-2; do
   [ -n "${http_of[$p]:-}" ] || fail "compose.yaml gives ${p%-*} no MTSFARM_HTTP"
   for ((i = 0; ; i++)); do
     if "$mtsfarm" probe "http://${http_of[$p]}/readyz" >"$dir/probe.txt" 2>&1; then break; fi
@@ -281,7 +317,7 @@ for p in coordinator-1 fetcher-1 fetcher-2 renderer-1 renderer-2; do
   done
 done
 t_farm=$(elapsed "$t")
-log "farm up in ${t_farm}s: nats-server :$nats_port, minio :$minio_port, coordinator-1, fetcher-1/2, renderer-1/2, fake MTS Link :$fake_port"
+log "farm up in ${t_farm}s: 3 nats-server nodes :${nats_client[1]},${nats_client[2]},${nats_client[3]} (R3), minio :$minio_port, coordinator-1/2, fetcher-1/2, renderer-1/2, fake MTS Link :$fake_port"
 
 nats() { command nats --server "$nats_url" "$@"; }
 nats micro ls >"$dir/micro-ls.txt" 2>&1 || fail "nats micro ls: $(cat "$dir/micro-ls.txt")"
@@ -335,9 +371,13 @@ size1=$(stat -c %s "$dir/run1.mp4")
 log "run 1: done in ${t_run1}s (a ${dur}s recording); mtsfarm get: $size1 bytes; checked"
 # Prometheus metrics of real work: units rendered, bytes fetched, a finalize.
 curl_metrics() { "$mtsfarm" probe "http://${http_of[$1]}/metrics" >"$dir/metrics-$1.txt" || fail "$1 /metrics: $(cat "$dir/metrics-$1.txt")"; }
-curl_metrics coordinator-1
-grep -q '^mtsfarm_finalize_seconds_count{role="coordinator"} 1$' "$dir/metrics-coordinator-1.txt" ||
-  fail "coordinator-1 /metrics counts no finalize: $(grep finalize "$dir/metrics-coordinator-1.txt")"
+finals=0
+for p in coordinator-1 coordinator-2; do
+  curl_metrics "$p"
+  n=$(sed -n 's/^mtsfarm_finalize_seconds_count{role="coordinator"} //p' "$dir/metrics-$p.txt")
+  finals=$((finals + ${n:-0}))
+done
+[ "$finals" = 1 ] || fail "the coordinators' /metrics count $finals finalizes, want 1"
 grep -q '^mtsfarm_queue_pending{lane="normal",stream="MTSFARM_RENDER"} 0$' "$dir/metrics-coordinator-1.txt" ||
   fail "coordinator-1 /metrics has no render queue depth"
 rendered=0
@@ -398,6 +438,126 @@ ops kv-workers.txt kv ls mtsfarm_workers
 grep -q renderer-2 "$dir/kv-workers.txt" || fail "nats kv ls mtsfarm_workers does not list renderer-2: $(cat "$dir/kv-workers.txt")"
 ops status.txt req mtsfarm.api.status "{\"job\": \"$job2\"}"
 grep -q '"state": *"done"' "$dir/status.txt" || fail "nats req mtsfarm.api.status: $(head -c 300 "$dir/status.txt")"
+
+# ---------------------------------------------------------------------------
+# Run 3: a course of three recordings, with faults while it runs (one line
+# per fault: what, when, what took over). Every job must finish, and each
+# output must be the undisturbed render of its recording.
+mapfile -t course_urls < <(grep -E '^https?://' "$dir/fake-mts.urls")
+[ "${#course_urls[@]}" -ge 3 ] || fail "$scenario has fewer than 3 recordings for the course run"
+start_role renderer renderer-1 # back after run 2's kill, as a supervisor restarts it
+pid_of[renderer-1]=$bg_pid
+wait_line "$dir/renderer-1.log" '"message":"renderer started"' 60 "${pid_of[renderer-1]}" >/dev/null || fail "renderer-1 did not restart"
+t3=$(date +%s.%N)
+fault() { log "fault at +$(elapsed "$t3")s: $*"; }
+# (the script tests itself as it goes: bash -n finds only syntax errors)
+body="{\"urls\": [\"${course_urls[0]}\", \"${course_urls[1]}\", \"${course_urls[2]}\"], \"course\": \"Chaos\", \"force\": true, \"unit_seconds\": 15}"
+reply=$(nats req --raw --timeout 30s mtsfarm.api.submit "$body" 2>&1) || fail "nats req mtsfarm.api.submit (course): $reply"
+mapfile -t course_jobs < <(grep -oE '"id": *"[0-9a-z]+"' <<<"$reply" | grep -oE '[0-9a-z]+"$' | tr -d '"')
+[ "${#course_jobs[@]}" = 3 ] || fail "the course submit answered: $reply"
+log "run 3: course of 3 submitted with nats req: ${course_jobs[*]}"
+
+# status PROC: the live status of a role instance (its micro endpoint).
+status() { nats req --raw --timeout 2s "mtsfarm.workers.$1.status" '' 2>/dev/null || true; }
+restart() { # PROC: start it again as its supervisor would
+  start_role "${1%-*}" "$1"
+  pid_of[$1]=$bg_pid
+}
+
+# 1. kill -9 the fetcher downloading recording 3's (throttled) first chunk.
+victim=""
+for ((i = 0; i < 600; i++)); do
+  [ -z "$victim" ] || break
+  for p in fetcher-1 fetcher-2; do
+    if status "$p" | grep -q "\"${course_jobs[2]}/media/"; then victim=$p; break; fi
+  done
+  [ -n "$victim" ] || sleep 0.1
+done
+[ -n "$victim" ] || fail "no fetcher was seen downloading recording 3's media"
+kill -KILL -- "-${pid_of[$victim]}"
+fault "kill -9 $victim mid-download of job ${course_jobs[2]}'s media"
+restart "$victim"
+
+# 2. kill -9 one NATS node (of three; the streams are R3) and bring it back.
+kill -KILL -- "-${nats_pids[2]}"
+fault "kill -9 nats-2 (the clients on it reconnect to nats-1/nats-3)"
+sleep 5
+start_nats 2
+wait_healthy nats-2 "${nats_pids[2]}" 60 "${nats_mon[2]}" '/healthz?js-enabled-only=true'
+fault "nats-2 restarted on its store and caught up (healthy, JetStream current)"
+
+# 3. kill -9 a coordinator while it finalizes a job, and restart it.
+victim=""
+for ((i = 0; i < 3000; i++)); do
+  [ -z "$victim" ] || break
+  for p in coordinator-1 coordinator-2; do
+    if status "$p" | grep -qE '"in_flight": *[1-9]'; then victim=$p; break; fi
+  done
+  [ -n "$victim" ] || sleep 0.1
+done
+[ -n "$victim" ] || fail "no coordinator was seen finalizing within 300 s"
+kill -KILL -- "-${pid_of[$victim]}"
+fault "kill -9 $victim mid-finalize"
+restart "$victim"
+killed_coord=$victim
+
+# 4. MinIO down for 30 s, then back on its data.
+kill -KILL -- "-$minio_pid"
+fault "MinIO stopped (kill -9) for 30 s"
+sleep 30
+start_minio
+wait_healthy minio "$minio_pid" 60 "$minio_port" /minio/health/ready
+fault "MinIO back"
+
+for j in "${course_jobs[@]}"; do
+  client timeout "$job_timeout" "$mtsfarm" watch "$j" >"$dir/watch-$j.log" 2>&1 ||
+    fail "mtsfarm watch $j (course run): $(tail -n 5 "$dir/watch-$j.log")"
+done
+t_run3=$(elapsed "$t3")
+log "run 3: all 3 jobs done in ${t_run3}s despite the faults"
+for p in coordinator-1 coordinator-2; do
+  if grep -q '"message":"job finalized"' "$dir/$p.log" && [ "$p" != "$killed_coord" ]; then
+    log "    the finalize $killed_coord dropped was taken over: $p finalized $(grep -c '"message":"job finalized"' "$dir/$p.log") jobs"
+  fi
+done
+
+# The undisturbed renders of recordings 2 and 3 (recording 1's is run 1).
+ref_body="{\"urls\": [\"${course_urls[1]}\", \"${course_urls[2]}\"], \"force\": true}"
+reply=$(nats req --raw --timeout 30s mtsfarm.api.submit "$ref_body" 2>&1) || fail "nats req mtsfarm.api.submit (references): $reply"
+mapfile -t ref_jobs < <(grep -oE '"id": *"[0-9a-z]+"' <<<"$reply" | grep -oE '[0-9a-z]+"$' | tr -d '"')
+[ "${#ref_jobs[@]}" = 2 ] || fail "the reference submit answered: $reply"
+for j in "${ref_jobs[@]}"; do
+  client timeout "$job_timeout" "$mtsfarm" watch "$j" >"$dir/watch-$j.log" 2>&1 || fail "mtsfarm watch $j (reference)"
+  client_s3 "$mtsfarm" get -o "$dir/ref-$j.mp4" "$j" >/dev/null
+done
+refs=("$dir/run1.mp4" "$dir/ref-${ref_jobs[0]}.mp4" "$dir/ref-${ref_jobs[1]}.mp4")
+
+# same_as REF FILE: FILE's picture and sound are REF's: the lowest frame PSNR
+# at least 35 dB, the sound's difference at least 40 dB below the sound.
+same_as() {
+  local psnr diff level
+  psnr=$(ffmpeg -nostdin -hide_banner -i "$1" -i "$2" -lavfi '[0:v][1:v]psnr' -f null - 2>&1 | grep -oE 'min:([0-9.]+|inf)' | tail -n1 | cut -d: -f2)
+  [ -n "$psnr" ] || fail "comparing $2 with $1: ffmpeg printed no PSNR"
+  [ "$psnr" = inf ] || awk -v p="$psnr" 'BEGIN { exit !(p >= 35) }' || fail "$2 is not the undisturbed render $1: a frame at ${psnr} dB PSNR"
+  diff=$(ffmpeg -nostdin -hide_banner -i "$1" -i "$2" -filter_complex \
+    '[0:a]aformat=channel_layouts=mono[a];[1:a]aformat=channel_layouts=mono[b];[a][b]amerge=inputs=2,pan=mono|c0=c0-c1,astats=measure_overall=RMS_level:measure_perchannel=none' \
+    -f null - 2>&1 | grep -oE 'RMS level dB: [-0-9.inf]+' | tail -n1 | awk '{ print $4 }')
+  level=$(ffmpeg -nostdin -hide_banner -i "$1" -af astats=measure_overall=RMS_level:measure_perchannel=none -f null - 2>&1 |
+    grep -oE 'RMS level dB: [-0-9.inf]+' | tail -n1 | awk '{ print $4 }')
+  [ -n "$diff" ] && [ -n "$level" ] || fail "comparing the sound of $2 with $1: no levels"
+  [ "$diff" = -inf ] || awk -v d="$diff" -v l="$level" 'BEGIN { exit !(d <= l - 40) }' ||
+    fail "$2's sound differs from the undisturbed $1: difference ${diff} dB against ${level} dB"
+  printf 'min PSNR %s dB, sound difference %s dB (sound %s dB)' "$psnr" "$diff" "$level"
+}
+for i in 0 1 2; do
+  j=${course_jobs[i]}
+  client_s3 "$mtsfarm" get -o "$dir/course-$j.mp4" "$j" >/dev/null
+  check_mp4 "$dir/course-$j.mp4" "$dur"
+  log "    course job $j: $(same_as "${refs[i]}" "$dir/course-$j.mp4")"
+done
+nats stream info MTSFARM_RENDER --json >"$dir/render-stream.json" 2>&1 || fail "nats stream info: $(cat "$dir/render-stream.json")"
+grep -qE '"num_replicas": *3' "$dir/render-stream.json" || fail "MTSFARM_RENDER is not R3 on the cluster"
+log "run 3: every output is its recording's undisturbed render; the streams are R3"
 
 # A rolling update: SIGTERM drains renderer-2 (not ready, stops taking work,
 # exits within its grace), and its presence entry goes.
