@@ -187,7 +187,7 @@ for n in 1 2 3; do
   nats_mon[n]=$(free_port)
   nats_route[n]=$(free_port)
 done
-nats_url="nats://127.0.0.1:${nats_client[1]},nats://127.0.0.1:${nats_client[2]},nats://127.0.0.1:${nats_client[3]}"
+nats_url="" # set below, as the client user
 nats_conf() { # N: the node's config, from deploy/nats/nats.conf
   sed -e "s|^listen: 0.0.0.0:4222|listen: 127.0.0.1:${nats_client[$1]}|" \
     -e "s|^http: 0.0.0.0:8222|http: 127.0.0.1:${nats_mon[$1]}|" \
@@ -199,11 +199,24 @@ nats_conf() { # N: the node's config, from deploy/nats/nats.conf
   grep -q "127.0.0.1:${nats_client[$1]}" "$dir/nats-$1.conf" || fail "deploy/nats/nats.conf: no 'listen: 0.0.0.0:4222' to map"
   [ "$(grep -c 'nats-route://127.0.0.1:' "$dir/nats-$1.conf")" = 3 ] || fail "deploy/nats/nats.conf: want 3 routes nats-route://nats-N:6222"
 }
+# One NATS user per role (deploy/nats/nats.conf), passwords made here and
+# given to nats-server and each role through the environment only.
+declare -A nats_pass
+for u in coordinator fetcher renderer client; do nats_pass[$u]=$(head -c 18 /dev/urandom | base64 | tr '+/' 'xy'); done
+nats_url_as() { # USER: the cluster's URLs with USER's credentials
+  local pass=${nats_pass[$1]}
+  printf 'nats://%s:%s@127.0.0.1:%s,nats://%s:%s@127.0.0.1:%s,nats://%s:%s@127.0.0.1:%s' \
+    "$1" "$pass" "${nats_client[1]}" "$1" "$pass" "${nats_client[2]}" "$1" "$pass" "${nats_client[3]}"
+}
 start_nats() { # N
-  start_bg "nats-$1" "$dir/nats-$1.log" env "NATS_SERVER_NAME=nats-$1" nats-server --config "$dir/nats-$1.conf"
+  start_bg "nats-$1" "$dir/nats-$1.log" env "NATS_SERVER_NAME=nats-$1" \
+    "NATS_COORDINATOR_PASSWORD=${nats_pass[coordinator]}" "NATS_FETCHER_PASSWORD=${nats_pass[fetcher]}" \
+    "NATS_RENDERER_PASSWORD=${nats_pass[renderer]}" "NATS_CLIENT_PASSWORD=${nats_pass[client]}" \
+    nats-server --config "$dir/nats-$1.conf"
   nats_pids[$1]=$bg_pid
 }
 for n in 1 2 3; do nats_conf "$n"; start_nats "$n"; done
+nats_url=$(nats_url_as client)
 minio_port=$(free_port)
 minio_console=$(free_port)
 
@@ -236,6 +249,14 @@ wait_healthy() { # NAME PID SECONDS PORT PATH
   fail "$1 is not healthy after $3 s"
 }
 for n in 1 2 3; do wait_healthy "nats-$n" "${nats_pids[n]}" 60 "${nats_mon[n]}" '/healthz?js-enabled-only=true'; done
+# The cluster serves JetStream once it has elected a metadata leader (a
+# coordinator started before gives up provisioning; its supervisor would
+# restart it).
+for ((i = 0; ; i++)); do
+  if "$mtsfarm" probe "http://127.0.0.1:${nats_mon[1]}/jsz" 2>/dev/null | grep -qE '"leader": *"nats-'; then break; fi
+  [ "$i" -lt 600 ] || fail "the NATS cluster elected no JetStream leader in 60 s (see $dir/nats-1.log)"
+  sleep 0.1
+done
 wait_healthy minio "$minio_pid" 60 "$minio_port" /minio/health/ready
 url=$(wait_line "$dir/fake-mts.urls" '^https?://' 30 "$fake_pid") || fail "fake-mts printed no URL"
 # As the compose demo: MTSFARM_MTS_BASE_URL=http://fake-mts:8089 docker compose up
@@ -251,7 +272,7 @@ role_env() {
   local svc=$1 proc=$2 key v
   for key in ${svc_keys[$svc]}; do
     v=$(resolve "${svc_env[$svc|$key]}")
-    v=${v//nats:\/\/nats:4222/$nats_url}
+    [ "$key" != NATS_URL ] || v=$(nats_url_as "${svc%-gpu}")
     # The cluster's streams are R3, as deploy/k8s/coordinator.yaml sets it.
     if [ "$key" = MTSFARM_REPLICAS ]; then v=3; fi
     if [ "$v" = minio:9000 ]; then v=127.0.0.1:$minio_port; fi
@@ -322,6 +343,14 @@ log "farm up in ${t_farm}s: 3 nats-server nodes :${nats_client[1]},${nats_client
 nats() { command nats --server "$nats_url" "$@"; }
 nats micro ls >"$dir/micro-ls.txt" 2>&1 || fail "nats micro ls: $(cat "$dir/micro-ls.txt")"
 grep -q mtsfarm "$dir/micro-ls.txt" || fail "nats micro ls does not list the mtsfarm service: $(cat "$dir/micro-ls.txt")"
+# The role users may do only their role's part: a renderer cannot call the
+# job API or take fetch tasks.
+out=$(command nats --server "$(nats_url_as renderer)" req --timeout 3s mtsfarm.api.list '{}' 2>&1) || true
+grep -q 'Permissions Violation for Publish to "mtsfarm.api.list"' <<<"$out" ||
+  fail "the renderer's NATS user could call the job API: $out"
+out=$(command nats --server "$(nats_url_as renderer)" consumer next MTSFARM_FETCH fetchers --timeout 3s 2>&1) || true
+grep -q 'Permissions Violation' <<<"$out" || fail "the renderer's NATS user could take a fetch task: $out"
+log "NATS users per role: the renderer's may not call the job API nor take fetch tasks"
 for svc in mtsfarm-coordinator mtsfarm-fetcher mtsfarm-renderer; do
   grep -q "$svc" "$dir/micro-ls.txt" || fail "nats micro ls does not list $svc: $(cat "$dir/micro-ls.txt")"
 done
@@ -464,15 +493,24 @@ restart() { # PROC: start it again as its supervisor would
   pid_of[$1]=$bg_pid
 }
 
-# 1. kill -9 the fetcher downloading recording 3's (throttled) first chunk.
-victim=""
-for ((i = 0; i < 600; i++)); do
-  [ -z "$victim" ] || break
-  for p in fetcher-1 fetcher-2; do
-    if status "$p" | grep -q "\"${course_jobs[2]}/media/"; then victim=$p; break; fi
+# busy SECONDS PATTERN PROC...: the first PROC whose live status matches
+# PATTERN, polled every 0.1 s for up to SECONDS (empty when none did).
+busy() {
+  local secs=$1 re=$2 i p
+  shift 2
+  for ((i = 0; i < secs * 10; i++)); do
+    for p in "$@"; do
+      if status "$p" | grep -qE "$re"; then
+        printf '%s' "$p"
+        return 0
+      fi
+    done
+    sleep 0.1
   done
-  [ -n "$victim" ] || sleep 0.1
-done
+}
+
+# 1. kill -9 the fetcher downloading recording 3's (throttled) first chunk.
+victim=$(busy 60 "\"${course_jobs[2]}/media/" fetcher-1 fetcher-2)
 [ -n "$victim" ] || fail "no fetcher was seen downloading recording 3's media"
 kill -KILL -- "-${pid_of[$victim]}"
 fault "kill -9 $victim mid-download of job ${course_jobs[2]}'s media"
@@ -487,14 +525,7 @@ wait_healthy nats-2 "${nats_pids[2]}" 60 "${nats_mon[2]}" '/healthz?js-enabled-o
 fault "nats-2 restarted on its store and caught up (healthy, JetStream current)"
 
 # 3. kill -9 a coordinator while it finalizes a job, and restart it.
-victim=""
-for ((i = 0; i < 3000; i++)); do
-  [ -z "$victim" ] || break
-  for p in coordinator-1 coordinator-2; do
-    if status "$p" | grep -qE '"in_flight": *[1-9]'; then victim=$p; break; fi
-  done
-  [ -n "$victim" ] || sleep 0.1
-done
+victim=$(busy 300 '"in_flight": *[1-9]' coordinator-1 coordinator-2)
 [ -n "$victim" ] || fail "no coordinator was seen finalizing within 300 s"
 kill -KILL -- "-${pid_of[$victim]}"
 fault "kill -9 $victim mid-finalize"
@@ -569,5 +600,5 @@ ops kv-workers-after.txt kv ls mtsfarm_workers
 grep -q renderer-2 "$dir/kv-workers-after.txt" && fail "renderer-2's presence entry outlived its SIGTERM"
 log "SIGTERM: renderer-2 drained and exited; its presence entry is gone"
 
-printf 'e2e-farm: PASS in %ss: config %s settings checked; farm up %ss; run 1 %ss (%ss recording, %s bytes); run 2 with renderer-1 killed %ss (%ss after the kill)\n' \
-  "$(elapsed "$t_all")" "$checked" "$t_farm" "$t_run1" "$dur" "$size1" "$t_run2" "$t_after_kill"
+printf 'e2e-farm: PASS in %ss: config %s settings checked; farm up %ss; run 1 %ss (%ss recording, %s bytes); run 2 with renderer-1 killed %ss (%ss after the kill); course of 3 with 4 faults %ss\n' \
+  "$(elapsed "$t_all")" "$checked" "$t_farm" "$t_run1" "$dur" "$size1" "$t_run2" "$t_after_kill" "$t_run3"

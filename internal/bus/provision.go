@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/mtsfarm/mtsfarm/proto"
 )
 
 // ErrIncompatible is wrapped by the error Provision returns when a stream,
@@ -454,6 +456,9 @@ func provisionBucket(ctx context.Context, js jetstream.JetStream, want jetstream
 		if _, err := js.CreateKeyValue(ctx, want); err != nil {
 			return nil, fmt.Errorf("creating KV bucket %s: %w", want.Bucket, err)
 		}
+		if err := applyDirect(ctx, js, want.Bucket); err != nil {
+			return nil, err
+		}
 		return []string{"created KV bucket " + want.Bucket}, nil
 	case err != nil:
 		return nil, fmt.Errorf("looking up KV bucket %s: %w", want.Bucket, err)
@@ -477,7 +482,39 @@ func provisionBucket(ctx context.Context, js jetstream.JetStream, want jetstream
 	if _, err := js.UpdateKeyValue(ctx, want); err != nil {
 		return nil, fmt.Errorf("updating KV bucket %s (%s): %w", want.Bucket, describe(diffs), err)
 	}
+	if err := applyDirect(ctx, js, want.Bucket); err != nil {
+		return nil, err
+	}
 	return []string{fmt.Sprintf("updated KV bucket %s: %s", want.Bucket, describe(diffs))}, nil
+}
+
+// consistentBucket: a bucket whose reads must see the last write. Job records
+// are: a submit reads the record it has just created, and on a cluster a
+// direct get may be answered by a replica that has not applied the write yet
+// (the farm e2e saw "job not found" for a job just made). Their stream has
+// AllowDirect off, so every read goes to the stream's leader. Presence may
+// be a moment stale, so the workers bucket keeps direct gets.
+func consistentBucket(bucket string) bool { return bucket == proto.BucketJobs }
+
+// applyDirect turns direct gets off on a consistent bucket's stream (nats.go
+// creates and updates every bucket with them on).
+func applyDirect(ctx context.Context, js jetstream.JetStream, bucket string) error {
+	if !consistentBucket(bucket) {
+		return nil
+	}
+	s, err := js.Stream(ctx, "KV_"+bucket)
+	if err != nil {
+		return fmt.Errorf("reading the stream of KV bucket %s: %w", bucket, err)
+	}
+	cfg := s.CachedInfo().Config
+	if !cfg.AllowDirect {
+		return nil
+	}
+	cfg.AllowDirect = false
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		return fmt.Errorf("turning direct gets off on KV bucket %s (reads must see the last write): %w", bucket, err)
+	}
+	return nil
 }
 
 // kvStreamConfig is the stream nats.go makes for a bucket (mirrors and
@@ -510,7 +547,7 @@ func kvStreamConfig(c jetstream.KeyValueConfig) jetstream.StreamConfig {
 		Duplicates:             dup,
 		MaxMsgs:                -1,
 		MaxConsumers:           -1,
-		AllowDirect:            true,
+		AllowDirect:            !consistentBucket(c.Bucket),
 		Compression:            comp,
 		Discard:                jetstream.DiscardNew,
 		AllowMsgTTL:            c.LimitMarkerTTL != 0,

@@ -252,3 +252,34 @@ func TestSubjectsOverlap(t *testing.T) {
 		}
 	}
 }
+
+// Job records are read from the stream leader (no direct gets, which a
+// lagging replica may answer), also on a farm provisioned before that.
+func TestJobsBucketReadsFromTheLeader(t *testing.T) {
+	_, _, js := bustest.Start(t)
+	ctx := context.Background()
+	direct := func(bucket string) bool {
+		s, err := js.Stream(ctx, "KV_"+bucket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.CachedInfo().Config.AllowDirect
+	}
+	if direct(proto.BucketJobs) || !direct(proto.BucketWorkers) {
+		t.Fatalf("direct gets: jobs %v, workers %v; want off and on", direct(proto.BucketJobs), direct(proto.BucketWorkers))
+	}
+	// An older farm: the bucket as nats.go makes it, direct gets on.
+	s, _ := js.Stream(ctx, "KV_"+proto.BucketJobs)
+	cfg := s.CachedInfo().Config
+	cfg.AllowDirect = true
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	changes, err := bus.ProvisionChanges(ctx, js, bus.Definitions(1))
+	if err != nil || len(changes) != 1 || !strings.Contains(changes[0], "allow_direct") {
+		t.Fatalf("upgrading: %v %q", err, changes)
+	}
+	if direct(proto.BucketJobs) {
+		t.Error("the upgrade left direct gets on")
+	}
+}
