@@ -60,7 +60,7 @@ func TestBundledScenarios(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"audio-40.json", "bench-20m.json", "course-5.json", "course-archive.json", "demo.json", "edge-cases.json", "faults.json", "gaps-overlaps.json",
+	want := []string{"audio-40.json", "bench-20m.json", "course-5.json", "course-archive.json", "demo.json", "edge-cases.json", "farm-course.json", "faults.json", "gaps-overlaps.json",
 		"lecture-3h-class.json", "lecture-3h.json", "lecture-slides.json", "screenshare.json", "seminar-6.json"}
 	var names []string
 	for _, f := range files {
@@ -80,6 +80,10 @@ func TestBundledScenarios(t *testing.T) {
 			return n == 40
 		},
 		"course-5.json": func(sc *Scenario) bool { return len(sc.Webinars) == 5 },
+		"farm-course.json": func(sc *Scenario) bool {
+			w := sc.Webinars
+			return len(w) == 3 && len(w[2].Faults) == 1 && w[2].Faults[0].Kind == FaultSlow
+		},
 		"course-archive.json": func(sc *Scenario) bool {
 			w := sc.Webinars
 			return len(w) == 5 && w[1].Private && len(w[2].Faults) == 1 && w[3].Name == w[4].Name
