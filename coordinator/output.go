@@ -46,6 +46,9 @@ func (c *Coordinator) handleFinalize(ctx context.Context, t *bus.Task) error {
 	log := c.log.With().Str("job_id", j.ID).Logger()
 	started := c.now()
 	p, err := c.planFor(ctx, j, false)
+	if transient(err) {
+		return err // handed back with backoff
+	}
 	if err != nil {
 		return c.finalizeFailed(ctx, j.ID, err)
 	}

@@ -35,13 +35,23 @@ func (c *Coordinator) reconcileLoop(ctx context.Context) error {
 	}
 }
 
-// reconcileAll fails stalled jobs and republishes the next step of the rest.
+// reconcileAll fails stalled jobs, republishes the next step of the rest and
+// drops cached flows of jobs that are no longer open.
 func (c *Coordinator) reconcileAll(ctx context.Context) error {
 	jobs, err := c.jobs.list(ctx)
 	if err != nil {
 		return err
 	}
 	now := c.now()
+	open := map[string]bool{}
+	for _, j := range jobs {
+		if !j.State.Terminal() {
+			open[j.ID] = true
+		}
+	}
+	// Flows cached for jobs that are finished (by another coordinator,
+	// which is the only one to forget them at once), cancelled or gone.
+	c.pruneFlows(open)
 	for _, j := range jobs {
 		if j.State.Terminal() {
 			continue

@@ -1,13 +1,20 @@
 package coordinator
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/mtsfarm/mtsfarm/internal/blob"
 	"github.com/mtsfarm/mtsfarm/internal/bus/bustest"
 	"github.com/mtsfarm/mtsfarm/proto"
 )
@@ -133,5 +140,86 @@ func TestOutputNameOfACourse(t *testing.T) {
 		Spec: proto.JobSpec{Course: "Go", Name: "{title} ({course})"}})
 	if err != nil || k != "outputs/Лекция_3_(Go).mp4" {
 		t.Fatalf("course template gave %q (%v)", k, err)
+	}
+}
+
+// Every coordinator replica drops the cached flows of jobs that are no
+// longer open, not only the one that finished them: before, the flow of a
+// job finalized by another replica stayed in memory for good.
+func TestReconcilerDropsFlowsOfClosedJobs(t *testing.T) {
+	h := startCoordinator(t, func(c *Config) { c.ReconcileEvery = 200 * time.Millisecond })
+	kv, err := h.js.KeyValue(h.ctx, proto.BucketJobs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	for id, state := range map[string]proto.JobState{"finishedelsewhere1": proto.StateDone, "stillopen1": proto.StateQueued} {
+		j := proto.Job{Type: proto.TypeJob, ID: id, Spec: proto.JobSpec{Type: proto.TypeJobSpec, URL: goodURL},
+			Recording: id, State: state, Created: now, Updated: now}
+		data, _ := json.Marshal(j)
+		if _, err := kv.Create(h.ctx, id, data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.coord.mu.Lock()
+	for _, id := range []string{"finishedelsewhere1", "stillopen1", "deletedjob1"} {
+		h.coord.flows[id] = &resolvedJob{}
+	}
+	h.coord.mu.Unlock()
+	bustest.WaitFor(t, 10*time.Second, "the closed jobs' flows to be dropped", func() bool { return h.coord.cachedFlows() == 1 })
+	h.coord.mu.Lock()
+	defer h.coord.mu.Unlock()
+	if h.coord.flows["stillopen1"] == nil {
+		t.Errorf("the open job's flow was dropped; kept %v", h.coord.flows)
+	}
+}
+
+// flakyStore answers the first failures reads of a job's flow with a 503,
+// as an S3 service restarting does.
+type flakyStore struct {
+	blob.Store
+	failures atomic.Int32
+}
+
+func (s *flakyStore) Get(ctx context.Context, key string) (io.ReadCloser, blob.Info, error) {
+	if strings.HasSuffix(key, "/flow.json") && s.failures.Add(-1) >= 0 {
+		return nil, blob.Info{}, errors.New("S3 answered 503 Service Unavailable: Please reduce your request rate")
+	}
+	return s.Store.Get(ctx, key)
+}
+
+// A transient store error while reading a job's flow (when it is resolved,
+// or on a cache miss after a restart) is retried; before, it failed the job.
+func TestFlowReadRetriedWhenTheStoreIsUnavailable(t *testing.T) {
+	local, err := blob.NewLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := &flakyStore{Store: local}
+	h := startCoordinatorWith(t, store)
+	id := h.submit(`{"url": "` + goodURL + `"}`).Jobs[0].ID
+	flow, err := os.ReadFile("plan/testdata/edge-duplicate-urls.flow.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := local.Put(h.ctx, proto.FlowKey(id), bytes.NewReader(flow), int64(len(flow)), blob.PutOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	store.failures.Store(2)
+	res := proto.FetchResult{Type: proto.TypeFetchResult, Job: id, Kind: proto.FetchResolve, Generation: h.status(id).Generation,
+		Worker: "fetcher-test", Status: proto.FetchStored, Key: proto.FlowKey(id)}
+	data, _ := json.Marshal(res)
+	if _, err := h.js.Publish(h.ctx, proto.ResultSubject(id, proto.ResultFetch), data); err != nil {
+		t.Fatal(err)
+	}
+	bustest.WaitFor(t, 60*time.Second, "the job to be planned once the store answers", func() bool {
+		s := h.status(id).State
+		return s != proto.StateResolving && s != proto.StateQueued
+	})
+	if j := h.status(id); j.State == proto.StateFailed {
+		t.Fatalf("the job failed on a passing store error: %s", j.Error)
+	}
+	if n := store.failures.Load(); n > 0 {
+		t.Errorf("%d injected failures left: the flow was not read through the flaky store", n)
 	}
 }

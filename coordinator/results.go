@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/mtsfarm/mtsfarm/coordinator/plan"
+	"github.com/mtsfarm/mtsfarm/internal/blob"
 	"github.com/mtsfarm/mtsfarm/internal/bus"
 	"github.com/mtsfarm/mtsfarm/internal/mts"
 	"github.com/mtsfarm/mtsfarm/proto"
@@ -49,6 +50,9 @@ func (c *Coordinator) onFetch(ctx context.Context, r proto.FetchResult) error {
 				return true, nil
 			}
 			p, err := c.planFor(ctx, j, true)
+			if transient(err) {
+				return false, err // redelivered with backoff
+			}
 			if err != nil {
 				fail(j, err.Error(), c.now().UTC())
 				return true, nil
@@ -111,7 +115,9 @@ func (c *Coordinator) advance(ctx context.Context, id string, change func(*proto
 		var p *proto.Plan
 		if !j.State.Terminal() && j.State != proto.StateQueued && j.State != proto.StateResolving {
 			var err error
-			if p, err = c.planFor(ctx, j, false); err != nil {
+			if p, err = c.planFor(ctx, j, false); transient(err) {
+				return err // the record stays as it is; the caller retries
+			} else if err != nil {
 				fail(j, err.Error(), c.now().UTC())
 				changed = true
 			}
@@ -236,6 +242,22 @@ type resolvedJob struct {
 	base *proto.Plan
 }
 
+// storeUnavailable marks an error of the object store that a later attempt
+// may not have (a 503, a reset connection, the store restarting): the step
+// is retried (the message redelivered with backoff, or the reconciler's
+// next round) instead of failing the job. A missing or unusable flow is not
+// one of these.
+type storeUnavailable struct{ error }
+
+func (e storeUnavailable) Unwrap() error { return e.error }
+
+// transient reports whether err is worth retrying rather than failing a
+// job for.
+func transient(err error) bool {
+	var su storeUnavailable
+	return errors.As(err, &su) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
 // resolved returns the job's flow and base plan, cached in memory.
 func (c *Coordinator) resolved(ctx context.Context, j *proto.Job, fresh bool) (*resolvedJob, error) {
 	c.mu.Lock()
@@ -245,13 +267,17 @@ func (c *Coordinator) resolved(ctx context.Context, j *proto.Job, fresh bool) (*
 		return r, nil
 	}
 	rc, _, err := c.store.Get(ctx, proto.FlowKey(j.ID))
+	if errors.Is(err, blob.ErrNotFound) {
+		return nil, fmt.Errorf("the flow of job %s is missing from the store (%s): retry the job to resolve the recording again: %w",
+			j.ID, proto.FlowKey(j.ID), err)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("reading the flow of job %s: %w", j.ID, err)
+		return nil, storeUnavailable{fmt.Errorf("reading the flow of job %s: %w", j.ID, err)}
 	}
 	defer rc.Close()
 	data, err := io.ReadAll(io.LimitReader(rc, mts.MaxFlowBytes+1))
 	if err != nil {
-		return nil, fmt.Errorf("reading the flow of job %s: %w", j.ID, err)
+		return nil, storeUnavailable{fmt.Errorf("reading the flow of job %s: %w", j.ID, err)}
 	}
 	flow, err := mts.DecodeFlow(data)
 	if err != nil {
@@ -272,6 +298,29 @@ func (c *Coordinator) forgetFlow(id string) {
 	c.mu.Lock()
 	delete(c.flows, id)
 	c.mu.Unlock()
+}
+
+// pruneFlows drops the cached flows of every job not in open, so the cache
+// of a coordinator replica holds only open jobs, whichever replica finished
+// the others. It returns how many it dropped.
+func (c *Coordinator) pruneFlows(open map[string]bool) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for id := range c.flows {
+		if !open[id] {
+			delete(c.flows, id)
+			n++
+		}
+	}
+	return n
+}
+
+// cachedFlows is how many flows the coordinator holds in memory.
+func (c *Coordinator) cachedFlows() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.flows)
 }
 
 // event publishes a job event; events are for watchers, so a failure is

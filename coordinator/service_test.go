@@ -30,18 +30,25 @@ type harness struct {
 	t     *testing.T
 	nc    *nats.Conn
 	js    jetstream.JetStream
-	store *blob.Local
+	store blob.Store
 	ctx   context.Context
 	coord *Coordinator
 }
 
 func startCoordinator(t *testing.T, tune ...func(*Config)) *harness {
 	t.Helper()
-	_, nc, js := bustest.Start(t)
 	store, err := blob.NewLocal(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startCoordinatorWith(t, store, tune...)
+}
+
+// startCoordinatorWith runs a coordinator on store (a wrapper that injects
+// faults, say) and an embedded NATS.
+func startCoordinatorWith(t *testing.T, store blob.Store, tune ...func(*Config)) *harness {
+	t.Helper()
+	_, nc, js := bustest.Start(t)
 	cfg := DefaultConfig()
 	cfg.WorkerID, cfg.WorkDir, cfg.Log = "coord-test", t.TempDir(), bustest.Logger(t)
 	cfg.MTSBaseURLs = []string{"http://127.0.0.1:9"}
