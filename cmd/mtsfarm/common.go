@@ -26,11 +26,14 @@ import (
 // natsFlags select the NATS server of a farm.
 type natsFlags struct {
 	url, creds, tlsCert, tlsKey, tlsCA string
+	user, password                     string
 }
 
 func (n *natsFlags) register(fs *flag.FlagSet, env *cli) {
 	fs.StringVar(&n.url, "nats-url", env.getenv("NATS_URL"), "NATS server URL(s), comma-separated (default $NATS_URL, else nats://127.0.0.1:4222)")
 	fs.StringVar(&n.creds, "nats-creds", "", "NATS credentials file")
+	fs.StringVar(&n.user, "nats-user", env.getenv("NATS_USER"), "NATS user (default $NATS_USER); its password is read from $NATS_PASSWORD only")
+	n.password = env.getenv("NATS_PASSWORD")
 	fs.StringVar(&n.tlsCert, "nats-tls-cert", "", "client TLS certificate for NATS")
 	fs.StringVar(&n.tlsKey, "nats-tls-key", "", "client TLS key for NATS")
 	fs.StringVar(&n.tlsCA, "nats-tls-ca", "", "CA certificate that signed the NATS server's certificate")
@@ -38,7 +41,7 @@ func (n *natsFlags) register(fs *flag.FlagSet, env *cli) {
 
 // connect connects to the farm's NATS.
 func (n *natsFlags) connect(name string, opts ...nats.Option) (*nats.Conn, error) {
-	return bus.Connect(bus.Config{URL: n.url, Creds: n.creds, TLSCert: n.tlsCert, TLSKey: n.tlsKey, TLSCA: n.tlsCA, Name: name}, opts...)
+	return bus.Connect(bus.Config{URL: n.url, Creds: n.creds, User: n.user, Password: n.password, TLSCert: n.tlsCert, TLSKey: n.tlsKey, TLSCA: n.tlsCA, Name: name}, opts...)
 }
 
 // storeFlags select the object store: a local directory or S3.

@@ -19,6 +19,11 @@ type Config struct {
 	URL string
 	// Creds is a .creds file (user JWT and nkey seed) for decentralized auth.
 	Creds string
+	// User and Password log in as a user of the server's authorization
+	// block (deploy/nats/auth.conf) when the URL carries no user of its own;
+	// Password must come from the environment (NATS_PASSWORD), never from a
+	// command line.
+	User, Password string
 	// TLSCert and TLSKey are a client certificate and its key (mutual TLS);
 	// both or neither.
 	TLSCert string
@@ -65,6 +70,15 @@ func (c Config) Options() ([]nats.Option, error) {
 			return nil, err
 		}
 		opts = append(opts, nats.UserCredentials(c.Creds))
+	}
+	if c.Password != "" && c.User == "" {
+		return nil, errors.New("a NATS password without a user: set NATS_USER (--nats-user) too")
+	}
+	if c.User != "" {
+		if c.Creds != "" {
+			return nil, errors.New("NATS user and credentials file both given: use one (a user with NATS_PASSWORD, or --nats-creds)")
+		}
+		opts = append(opts, nats.UserInfo(c.User, c.Password))
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return nil, errors.New("TLS client certificate and key must be given together (set both or neither)")

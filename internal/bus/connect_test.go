@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
 	"github.com/mtsfarm/mtsfarm/internal/bus"
@@ -50,6 +51,14 @@ func TestConnectErrorsSayWhatFailed(t *testing.T) {
 		cfg:  bus.Config{URL: "tls://" + addr, TLSCert: pem},
 		want: []string{"TLS client certificate and key must be given together"},
 	}, {
+		name: "password without user",
+		cfg:  bus.Config{URL: "nats://" + addr, Password: "s3cret"},
+		want: []string{"a NATS password without a user: set NATS_USER"},
+	}, {
+		name: "user and creds file",
+		cfg:  bus.Config{URL: "nats://" + addr, User: "renderer", Password: "s3cret", Creds: pem},
+		want: []string{"NATS user and credentials file both given"},
+	}, {
 		name: "missing CA file",
 		cfg:  bus.Config{URL: "tls://" + addr, TLSCA: filepath.Join(dir, "ca.pem")},
 		want: []string{"reading TLS CA file:"},
@@ -90,6 +99,35 @@ func TestConnectFallsBackToNATSURL(t *testing.T) {
 	}
 	if nc.Opts.Name != "env-test" || nc.Opts.MaxReconnect != -1 {
 		t.Errorf("options: name %q, max reconnect %d; want env-test and -1 (forever)", nc.Opts.Name, nc.Opts.MaxReconnect)
+	}
+}
+
+// TestConnectAsUser logs in with User and Password (NATS_USER and
+// NATS_PASSWORD) to a server with an authorization block, and is refused
+// with a wrong password.
+func TestConnectAsUser(t *testing.T) {
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true,
+		Users: []*server.User{{Username: "renderer", Password: "right-one"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Start()
+	t.Cleanup(srv.Shutdown)
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server did not start")
+	}
+	nc, err := bus.Connect(bus.Config{URL: srv.ClientURL(), User: "renderer", Password: "right-one"})
+	if err != nil {
+		t.Fatalf("Connect as renderer: %v", err)
+	}
+	nc.Close()
+	nc, err = bus.Connect(bus.Config{URL: srv.ClientURL(), User: "renderer", Password: "wrong-one"}, nats.Timeout(time.Second))
+	if err == nil {
+		nc.Close()
+		t.Fatal("Connect with a wrong password succeeded")
+	}
+	if !strings.Contains(strings.ToLower(err.Error()), "authorization") || strings.Contains(err.Error(), "wrong-one") {
+		t.Errorf("error %q: want an authorization failure without the password", err)
 	}
 }
 

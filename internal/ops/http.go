@@ -32,11 +32,16 @@ func NATSCheck(nc *nats.Conn) Check {
 	}}
 }
 
+// StoreProbeKey is the key StoreCheck asks for. It never exists; it is under
+// media/ because every farm role's S3 user may read there
+// (deploy/minio/*.json), so the check needs no permission of its own.
+const StoreProbeKey = "media/readyz.probe"
+
 // StoreCheck holds while the object store answers (a key that does not exist
 // is an answer).
 func StoreCheck(store blob.Store) Check {
 	return Check{Name: "store", Func: func(ctx context.Context) error {
-		_, err := store.Exists(ctx, "readyz/probe")
+		_, err := store.Exists(ctx, StoreProbeKey)
 		return err
 	}}
 }

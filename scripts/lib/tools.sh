@@ -6,12 +6,15 @@
 #   chromium        Debian package, headless, for the dashboard's browser test
 #   nats-server     opt-in (ensure_nats_server): the standalone NATS server, for
 #                   scripts/e2e-farm.sh; tests embed the server instead
+#   mc              opt-in (ensure_mc): MinIO's client, for deploy/minio/setup.sh in
+#                   scripts/e2e-farm.sh
 # Go tools go into $TOOLS_DIR (default .tools/bin, git-ignored) at pinned versions.
 # shellcheck shell=bash
 
 MINIO_VERSION="v0.0.0-20260212201848-7aac2a2c5b7c"
 NATSCLI_VERSION="v0.5.0" # not v0.5.1
 NATS_SERVER_VERSION="v2.15.2" # the version go.mod embeds
+MC_VERSION="v0.0.0-20250313080218-cf909e1063a9" # the one MINIO_VERSION requires
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 TOOLS_DIR=${TOOLS_DIR:-$repo_root/.tools/bin}
@@ -65,4 +68,9 @@ ensure_tools() {
 # only scripts/e2e-farm.sh runs one).
 ensure_nats_server() {
   ensure_go_tool nats-server "github.com/nats-io/nats-server/v2@$NATS_SERVER_VERSION"
+}
+
+# ensure_mc: MinIO's client (deploy/minio/setup.sh; only scripts/e2e-farm.sh).
+ensure_mc() {
+  ensure_go_tool mc "github.com/minio/mc@$MC_VERSION"
 }
