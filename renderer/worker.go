@@ -28,11 +28,23 @@ var (
 )
 
 // handBackDelay is how long a unit this worker must not render waits before
-// it is delivered again (to any renderer). It is jittered: the handing-back
-// worker pulls again at once, so a fixed delay would hand the unit to it at
-// the same point of its pull cycle every time, starving the other renderers.
-func handBackDelay() time.Duration {
-	return retry.Between(time.Second, 3*time.Second)
+// it is delivered again (to any renderer), after its attempt-th delivery.
+// The first few hand-backs are quick, so a free renderer that may render it
+// gets it at once; then the wait grows (10 s per delivery, at most 5
+// minutes), because every hand-back is a delivery and a unit has
+// proto.MaxDeliver of them: while the one allowed renderer renders another
+// 30-minute unit, quick hand-backs by excluded renderers would use them all
+// up in a minute and fail the job. With this schedule they last about three
+// hours. It is jittered: the handing-back worker pulls again at once, so a
+// fixed delay would hand the unit to it at the same point of its pull cycle
+// every time, starving the other renderers.
+func handBackDelay(attempt int) time.Duration {
+	const quick, step, most = 3, 10 * time.Second, 5 * time.Minute
+	if attempt <= quick {
+		return retry.Between(time.Second, 3*time.Second)
+	}
+	d := min(time.Duration(attempt)*step, most)
+	return retry.Between(d, d+d/5)
 }
 
 // Worker is one renderer node: it takes render units from the renderers
@@ -165,7 +177,7 @@ func (w *Worker) handle(ctx context.Context, t *bus.Task, u proto.RenderUnit) er
 	if slices.Contains(u.ExcludeWorkers, w.cfg.WorkerID) {
 		log.Info().Msg("this worker is excluded from the unit: handing it back")
 		return bus.RetryAfter(fmt.Errorf("unit %d of job %s excludes worker %s: handed back for another renderer",
-			u.Index, u.Job, w.cfg.WorkerID), handBackDelay())
+			u.Index, u.Job, w.cfg.WorkerID), handBackDelay(t.Attempt()))
 	}
 	uctx, done, err := w.cancels.Begin(ctx, u.Job, u.JobGeneration, fmt.Sprintf("%s/%d", u.Job, u.Index))
 	if err != nil {

@@ -581,3 +581,24 @@ func TestWorkerStoreHiccupIsNotAbsence(t *testing.T) {
 		t.Fatalf("the store was busy %d times and served %d: the test did not exercise the hiccup", busy.Load(), served.Load())
 	}
 }
+
+// Hand-backs of a unit this renderer is excluded from are quick at first
+// and then slow down, so excluded renderers cannot use up the unit's
+// deliveries while the renderer that may render it is busy with a long unit
+// (before: every 1-3 s, all 50 deliveries gone in about a minute).
+func TestHandBackDelayOutlastsLongUnits(t *testing.T) {
+	var total time.Duration
+	for a := 1; a < proto.MaxDeliver; a++ {
+		d := handBackDelay(a)
+		if a <= 3 && d > 3*time.Second {
+			t.Errorf("hand-back %d waits %s: the first ones must be quick for a free renderer", a, d)
+		}
+		if d > 6*time.Minute {
+			t.Errorf("hand-back %d waits %s, more than the 5-minute cap and its jitter", a, d)
+		}
+		total += d
+	}
+	if total < 2*time.Hour {
+		t.Errorf("the %d deliveries of a unit last %s of hand-backs; want hours (a 30-minute unit or several ahead of it)", proto.MaxDeliver, total)
+	}
+}
