@@ -455,7 +455,8 @@ func (c *Coordinator) apiPriority(ctx context.Context, data []byte) (any, error)
 
 // Retry restarts the failed parts of a failed (or canceled) job with a new
 // generation: failed units are rendered again by any renderer, a failed
-// resolve is asked again; everything stored is kept.
+// resolve is asked again; everything stored is kept. A job whose units the
+// retention sweep deleted renders all of them again.
 func (c *Coordinator) Retry(ctx context.Context, id string) (*proto.Job, error) {
 	_, err := c.jobs.update(ctx, id, func(j *proto.Job) error {
 		if j.State != proto.StateFailed && j.State != proto.StateCanceled {
@@ -464,9 +465,11 @@ func (c *Coordinator) Retry(ctx context.Context, id string) (*proto.Job, error) 
 		j.Generation++
 		j.Error = ""
 		j.Finished = time.Time{}
+		swept := !j.Swept.IsZero()
+		j.Swept = time.Time{}
 		for i := range j.Units {
 			u := &j.Units[i]
-			if u.State != proto.TaskDone {
+			if u.State != proto.TaskDone || swept { // swept: its rendered units are gone
 				u.State, u.Generation, u.Failures, u.Error = proto.TaskPending, u.Generation+1, nil, ""
 			}
 		}

@@ -51,6 +51,11 @@ type Config struct {
 	// StallTimeout fails a job that has had no task result for this long,
 	// with the reason, instead of leaving it to hang.
 	StallTimeout time.Duration
+	// RetainScratch is how long a finished job's units and audio are kept
+	// (retention.go; 0: forever); RetainJobs how long its record is kept.
+	RetainScratch, RetainJobs time.Duration
+	// SweepEvery is how often the retention sweep runs.
+	SweepEvery time.Duration
 	// DrainGrace is how long a running finalize may go on after the
 	// coordinator is told to stop (SIGTERM) before it is handed back.
 	DrainGrace time.Duration
@@ -67,6 +72,7 @@ func DefaultConfig() Config {
 		WorkerID: proto.DefaultWorkerID(proto.RoleCoordinator, host), UnitSeconds: 1800, MaxHeight: 720, FPS: 25,
 		Encoding: proto.DefaultEncoding(), AudioBitrate: "128k", OutputName: "{title}",
 		WorkDir: os.TempDir(), FinalizeSlots: 1, ReconcileEvery: 30 * time.Second, StallTimeout: 2 * time.Hour,
+		RetainScratch: 7 * 24 * time.Hour, RetainJobs: 180 * 24 * time.Hour, SweepEvery: time.Hour,
 		Log: zerolog.Nop(),
 	}
 }
@@ -79,8 +85,12 @@ func (c Config) Validate() error {
 	if c.UnitSeconds < 10 {
 		return fmt.Errorf("unit seconds %g is below 10", c.UnitSeconds)
 	}
-	if c.ReconcileEvery <= 0 || c.StallTimeout <= 0 {
-		return errors.New("reconcile interval and stall timeout must be positive")
+	if c.ReconcileEvery <= 0 || c.StallTimeout <= 0 || c.SweepEvery <= 0 {
+		return errors.New("reconcile interval, stall timeout and sweep interval must be positive")
+	}
+	if c.RetainScratch < 0 || c.RetainJobs < 0 || (c.RetainJobs > 0 && c.RetainScratch > c.RetainJobs) {
+		return fmt.Errorf("retention: units kept %s and records %s: want 0 (forever) or positive, records at least as long as units",
+			c.RetainScratch, c.RetainJobs)
 	}
 	if c.MaxHeight < 360 || c.FPS < 1 || c.FinalizeSlots < 1 {
 		return errors.New("max height must be at least 360, fps and finalize slots at least 1")
@@ -223,6 +233,7 @@ func (c *Coordinator) Run(parent context.Context) error {
 	}
 	run(presence.Run)
 	run(c.reconcileLoop)
+	run(c.sweepLoop)
 	adv, err := c.watchMaxDeliveries(ctx)
 	if err != nil {
 		return err

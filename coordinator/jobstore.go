@@ -128,6 +128,32 @@ func (s *jobStore) list(ctx context.Context) ([]*proto.Job, error) {
 	return jobs, nil
 }
 
+// remove deletes a finished job's record with its history, unless it
+// changed since j was read (a retry), and its idempotency key if that still
+// names it, so the recording can be submitted again as a new job.
+func (s *jobStore) remove(ctx context.Context, j *proto.Job) error {
+	cur, rev, err := s.get(ctx, j.ID)
+	if errors.Is(err, ErrJobNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if !cur.State.Terminal() || !cur.Updated.Equal(j.Updated) {
+		return nil // retried meanwhile
+	}
+	if err := s.kv.Purge(ctx, j.ID, jetstream.LastRevision(rev)); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+		return err
+	}
+	key := indexPrefix + identity(j.Recording, j.Spec)
+	if e, err := s.kv.Get(ctx, key); err == nil && string(e.Value()) == j.ID {
+		if err := s.kv.Purge(ctx, key, jetstream.LastRevision(e.Revision())); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+			return err
+		}
+	}
+	return nil
+}
+
 // claimIndex maps an identity key to a job id unless one is mapped already;
 // it returns the id that holds the key.
 func (s *jobStore) claimIndex(ctx context.Context, identity, id string) (string, error) {

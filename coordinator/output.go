@@ -52,7 +52,7 @@ func (c *Coordinator) handleFinalize(ctx context.Context, t *bus.Task) error {
 	if err != nil {
 		return c.finalizeFailed(ctx, j.ID, err)
 	}
-	work, err := os.MkdirTemp(c.cfg.WorkDir, "mtsfarm-finalize-"+j.ID+"-")
+	work, err := os.MkdirTemp(c.cfg.WorkDir, finalizeDirPrefix+j.ID+"-")
 	if err != nil {
 		return fmt.Errorf("making finalize scratch dir: %w", err)
 	}

@@ -141,6 +141,9 @@ type Job struct {
 	// progress is older than its stall timeout.
 	Progressed time.Time `json:"progressed,omitzero"`
 	Finished   time.Time `json:"finished,omitzero"`
+	// Swept is when the retention sweep deleted the job's units and audio
+	// (its flow, plan and output stay); a retry then renders every unit.
+	Swept time.Time `json:"swept,omitzero"`
 	// Timings holds seconds spent per stage (resolve, fetch, render, finalize).
 	Timings map[string]float64 `json:"timings,omitempty"`
 }

@@ -36,6 +36,10 @@ func (f *coordFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.cfg.AudioBitrate, "audio-bitrate", f.cfg.AudioBitrate, "AAC bitrate of the output")
 	fs.IntVar(&f.cfg.Encoding.Quality, "quality", f.cfg.Encoding.Quality, "video quality (x264 CRF / NVENC CQ, lower is better)")
 	fs.StringVar(&f.cfg.Encoding.Preset, "preset", f.cfg.Encoding.Preset, "x264 preset (NVENC maps it to its own)")
+	fs.DurationVar(&f.cfg.RetainScratch, "retain-scratch", f.cfg.RetainScratch,
+		"delete a finished job's rendered units and audio this long after it ended (0: keep them); outputs and media stay")
+	fs.DurationVar(&f.cfg.RetainJobs, "retain-jobs", f.cfg.RetainJobs,
+		"delete a finished job's record and its remaining objects this long after it ended (0: keep them); outputs and media stay")
 }
 
 func runCoordinator(ctx context.Context, env *cli, args []string) error {
