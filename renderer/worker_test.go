@@ -602,3 +602,50 @@ func TestHandBackDelayOutlastsLongUnits(t *testing.T) {
 		t.Errorf("the %d deliveries of a unit last %s of hand-backs; want hours (a 30-minute unit or several ahead of it)", proto.MaxDeliver, total)
 	}
 }
+
+// The object store down for a minute while a unit is to be rendered (MinIO
+// killed, then back on its data): the renderer hands the unit back and
+// renders it once the store answers, with every source present. Before,
+// a probe that failed because the store was down marked the sources absent
+// and the unit was stored black and silent as done.
+func TestWorkerRidesOutAStoreOutage(t *testing.T) {
+	m := media(t)
+	srv := miniotest.Start(t)
+	store, err := blob.NewS3(context.Background(), srv.NewBucket(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFarm(t, store)
+	f.put("media/yellow.mp4", m.yellow.path)
+	f.put("media/red.mp4", m.red.path)
+	f.start(t, "renderer-a", nil, nil)
+	srv.Kill()
+	u := presenterUnit(m, "j9")
+	f.publish(u)
+	outage := 60 * time.Second
+	if res, ok := f.result(outage); ok {
+		t.Fatalf("a result while the store was down: %+v", res)
+	}
+	if err := srv.Restart(); err != nil {
+		t.Fatal(err)
+	}
+	res, ok := f.result(3 * time.Minute)
+	if !ok || res.Status != proto.UnitDone {
+		t.Fatalf("after the store came back: result %+v (ok %v), want the unit done", res, ok)
+	}
+	for _, e := range f.eventsOf(proto.EventWarning) {
+		t.Errorf("warning %q: no source may be left out for a store outage", e.Message)
+	}
+	video := filepath.Join(t.TempDir(), "u.ts")
+	if _, err := store.GetFile(context.Background(), u.VideoKey, video); err != nil {
+		t.Fatal(err)
+	}
+	img := decodeFrames(t, video, 640, 360, 40)[0]
+	rects := u.Windows[0].Rects(640, 360)
+	if got := regionColor(img, 640, rects[0]); !nearColor(got, m.yellow.rgb) {
+		t.Errorf("main is %v, want the yellow screen share", got)
+	}
+	if got := regionColor(img, 640, rects[1]); !nearColor(got, m.red.rgb) {
+		t.Errorf("pip is %v, want the red webcam", got)
+	}
+}

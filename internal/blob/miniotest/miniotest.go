@@ -25,6 +25,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -55,6 +56,7 @@ type Server struct {
 	done    chan struct{} // closed when the process has exited
 	exitErr error         // valid after done
 	dir     string        // data and log files
+	runDir  string        // this run's data (dir/runN), kept by Restart
 	logPath string
 	ownDir  bool // dir is removed by Stop
 	buckets atomic.Int64
@@ -120,17 +122,22 @@ func start(dir string, ownDir bool) (*Server, error) {
 var errPortTaken = errors.New("port taken")
 
 func launch(bin, dir string, port int) (*Server, error) {
+	return launchAs(bin, dir, port, "test-"+randHex(8), randHex(20))
+}
+
+func launchAs(bin, dir string, port int, access, secret string) (*Server, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o755); err != nil {
 		return nil, err
 	}
 	srv := &Server{
 		Endpoint:  fmt.Sprintf("127.0.0.1:%d", port),
-		AccessKey: "test-" + randHex(8),
-		SecretKey: randHex(20),
+		AccessKey: access,
+		SecretKey: secret,
 		done:      make(chan struct{}),
+		runDir:    dir,
 	}
 	srv.logPath = filepath.Join(dir, "minio.log")
-	logf, err := os.Create(srv.logPath)
+	logf, err := os.OpenFile(srv.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
@@ -203,6 +210,38 @@ func (s *Server) waitReady(limit time.Duration) error {
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
+}
+
+// Kill kills the server process at once (SIGKILL, as a crash or a lost
+// machine): requests fail until Restart.
+func (s *Server) Kill() {
+	if s.cmd != nil && s.cmd.Process != nil {
+		_ = s.cmd.Process.Kill()
+		<-s.done
+	}
+}
+
+// Restart starts a killed server again on the same address, data and keys,
+// so clients and presigned URLs made before work again.
+func (s *Server) Restart() error {
+	bin, err := exec.LookPath("minio")
+	if err != nil {
+		return ErrNoMinio
+	}
+	_, port, err := net.SplitHostPort(s.Endpoint)
+	if err != nil {
+		return err
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		return err
+	}
+	n, err := launchAs(bin, s.runDir, p, s.AccessKey, s.SecretKey)
+	if err != nil {
+		return fmt.Errorf("restarting minio: %w", err)
+	}
+	s.cmd, s.done, s.exitErr = n.cmd, n.done, nil
+	return nil
 }
 
 // LogTail is the end of the server's log (for failing tests).
