@@ -453,14 +453,19 @@ func (c *Coordinator) apiPriority(ctx context.Context, data []byte) (any, error)
 	return publicJob(j), nil
 }
 
-// Retry restarts the failed parts of a failed (or canceled) job with a new
-// generation: failed units are rendered again by any renderer, a failed
-// resolve is asked again; everything stored is kept. A job whose units the
-// retention sweep deleted renders all of them again.
+// Retry restarts the failed parts of a failed (or canceled) job, or of a
+// job done without some of its media, with a new generation: chunks that
+// failed or arrived undecodable are fetched again, failed units and the
+// done units whose inputs that changes are rendered again by any renderer,
+// a failed resolve is asked again; everything else stored is kept. A job
+// whose units the retention sweep deleted renders all of them again.
 func (c *Coordinator) Retry(ctx context.Context, id string) (*proto.Job, error) {
 	_, err := c.jobs.update(ctx, id, func(j *proto.Job) error {
-		if j.State != proto.StateFailed && j.State != proto.StateCanceled {
-			return badRequest("job %s is %s; only failed or canceled jobs can be retried", id, j.State)
+		switch {
+		case j.State == proto.StateDone && !hasLostChunks(j):
+			return badRequest("job %s is done with every source: there is nothing to retry (submit it with force for a new render)", id)
+		case j.State != proto.StateFailed && j.State != proto.StateCanceled && j.State != proto.StateDone:
+			return badRequest("job %s is %s; only failed or canceled jobs, or done jobs with sources left out, can be retried", id, j.State)
 		}
 		j.Generation++
 		j.Error = ""
@@ -474,7 +479,15 @@ func (c *Coordinator) Retry(ctx context.Context, id string) (*proto.Job, error) 
 			}
 		}
 		for i := range j.Chunks {
-			if ch := &j.Chunks[i]; !settled(ch.State) {
+			ch := &j.Chunks[i]
+			switch {
+			case ch.State == proto.TaskFailed || ch.State == proto.TaskInvalid:
+				// Fetched again: its warning goes, and comes back if it
+				// fails again.
+				j.Warnings = slices.DeleteFunc(j.Warnings, func(w string) bool { return ch.Error != "" && strings.Contains(w, ch.Error) })
+				ch.State, ch.Error, ch.Attempts = proto.TaskPending, "", 0
+				j.RecheckUnits = j.Units != nil
+			case !settled(ch.State):
 				ch.State = proto.TaskPending
 			}
 		}
@@ -513,4 +526,15 @@ func (c *Coordinator) handleIntake(ctx context.Context, t *bus.Task) error {
 		c.event(ctx, proto.Event{Job: "intake", Kind: "accepted", Message: j.ID + " " + j.URL})
 	}
 	return nil
+}
+
+// hasLostChunks reports whether some of the job's media was left out (a
+// chunk that failed or stayed undecodable).
+func hasLostChunks(j *proto.Job) bool {
+	for _, c := range j.Chunks {
+		if c.State == proto.TaskFailed || c.State == proto.TaskInvalid {
+			return true
+		}
+	}
+	return false
 }

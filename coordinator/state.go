@@ -1,6 +1,9 @@
 package coordinator
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"math"
 	"net/url"
@@ -293,6 +296,24 @@ func reconcile(j *proto.Job, p *proto.Plan, cfg dispatchConfig, resume bool) (ou
 		}
 	}
 	geometry := geometryFinal(p)
+	if j.RecheckUnits && allFetched && geometry {
+		// A retry fetched chunks again: render again every done unit
+		// whose inputs that changed.
+		for i := range j.Units {
+			u := &j.Units[i]
+			if u.State != proto.TaskDone || i >= len(p.Units) || !unitReady(j, p, p.Units[i]) {
+				continue
+			}
+			ru, err := renderUnit(j, p, i, cfg)
+			if err != nil {
+				return out, err
+			}
+			if unitSig(ru) != u.Sig {
+				u.State, u.Generation, u.VideoKey, u.AudioKey, u.Rendered = proto.TaskPending, u.Generation+1, "", "", 0
+			}
+		}
+		j.RecheckUnits = false
+	}
 	allDone := true
 	for i := range j.Units {
 		u := &j.Units[i]
@@ -313,10 +334,11 @@ func reconcile(j *proto.Job, p *proto.Plan, cfg dispatchConfig, resume bool) (ou
 		if u.State == proto.TaskPending {
 			u.State = proto.TaskQueued
 		}
+		u.Sig = unitSig(ru)
 		out.units = append(out.units, ru)
 	}
 	switch {
-	case allDone && len(j.Units) > 0:
+	case allDone && len(j.Units) > 0 && !j.RecheckUnits: // (a recheck waits for its chunks)
 		if j.State != proto.StateFinalizing || resume {
 			out.finalize = &proto.FinalizeTask{Type: proto.TypeFinalizeTask, Job: j.ID, Generation: j.Generation}
 		}
@@ -371,4 +393,19 @@ func progress(j *proto.Job, now time.Time) proto.Progress {
 		pr.ETASeconds = math.Round(el * (1 - pr.Fraction) / pr.Fraction)
 	}
 	return pr
+}
+
+// unitSig identifies what a unit is rendered from: its span, geometry,
+// encoding, sources and windows, not its generation, keys or the workers
+// it excludes.
+func unitSig(u proto.RenderUnit) string {
+	b, _ := json.Marshal(struct {
+		Start, End         float64
+		Width, Height, FPS int
+		Encoding           proto.Encoding
+		Sources            []proto.UnitSource
+		Windows            []proto.UnitWindow
+	}{u.Start, u.End, u.Width, u.Height, u.FPS, u.Encoding, u.Sources, u.Windows})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
 }

@@ -89,6 +89,9 @@ type UnitState struct {
 	Elapsed    float64   `json:"elapsed,omitempty"`  // seconds of work for the successful attempt
 	Failures   []Failure `json:"failures,omitempty"`
 	Error      string    `json:"error,omitempty"`
+	// Sig identifies what the unit was rendered from (sources, windows,
+	// geometry, encoding): a retry that changes it renders the unit again.
+	Sig string `json:"sig,omitempty"`
 }
 
 // Progress is a job's overall progress.
@@ -141,6 +144,9 @@ type Job struct {
 	// progress is older than its stall timeout.
 	Progressed time.Time `json:"progressed,omitzero"`
 	Finished   time.Time `json:"finished,omitzero"`
+	// RecheckUnits is set by a retry that fetches chunks again: once they
+	// are all settled, every done unit whose inputs changed is rendered again.
+	RecheckUnits bool `json:"recheck_units,omitempty"`
 	// Swept is when the retention sweep deleted the job's units and audio
 	// (its flow, plan and output stay); a retry then renders every unit.
 	Swept time.Time `json:"swept,omitzero"`

@@ -159,6 +159,7 @@ const (
 	FaultResetOnce       = "reset_once"        // media, slide, flow: connection dropped mid-body on the first request(s)
 	FaultSlow            = "slow"              // media, slide, flow: body throttled to bytes_per_second
 	FaultMissing         = "missing"           // media, slide, flow: 404 always
+	FaultMissingOnce     = "missing_once"      // media, slide: 404 on the first GET request(s), then served (a CDN catching up)
 	FaultAudioOnlyDirect = "audio_only_direct" // media: the direct mp4 has only audio, the HLS variant video and audio
 )
 
@@ -494,7 +495,7 @@ func (f *Fault) normalize(w *Webinar) error {
 		if f.Stream == nil {
 			return fmt.Errorf("%s needs a stream", f.Kind)
 		}
-	case FaultHTTP500Once, FaultHTTP429Once, FaultResetOnce, FaultSlow, FaultMissing:
+	case FaultHTTP500Once, FaultHTTP429Once, FaultResetOnce, FaultSlow, FaultMissing, FaultMissingOnce:
 	default:
 		return fmt.Errorf("unknown fault kind %q", f.Kind)
 	}

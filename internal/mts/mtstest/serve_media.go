@@ -88,6 +88,11 @@ func (s *Server) serveChunk(w *logWriter, r *http.Request, rt route, hit int) {
 		http.NotFound(w, r)
 		return
 	}
+	if f := l.fault(FaultMissingOnce, c.Stream, c.Index, -1); f != nil && hit <= f.Times {
+		w.fault = f.Kind
+		http.NotFound(w, r)
+		return
+	}
 	if s.transientFault(w, l, c.Stream, c.Index, -1, hit) {
 		return
 	}
@@ -104,6 +109,11 @@ func (s *Server) serveSlide(w *logWriter, r *http.Request, rt route, hit int) {
 	l := s.layouts[rt.webinar]
 	sl := l.slides[rt.slide]
 	if f := l.fault(FaultMissing, -1, -1, sl.Index); f != nil {
+		w.fault = f.Kind
+		http.NotFound(w, r)
+		return
+	}
+	if f := l.fault(FaultMissingOnce, -1, -1, sl.Index); f != nil && hit <= f.Times {
 		w.fault = f.Kind
 		http.NotFound(w, r)
 		return
