@@ -269,8 +269,8 @@ wait_healthy() { # NAME PID SECONDS PORT PATH
 }
 for n in 1 2 3; do wait_healthy "nats-$n" "${nats_pids[n]}" 60 "${nats_mon[n]}" '/healthz?js-enabled-only=true'; done
 # The cluster serves JetStream once it has elected a metadata leader (a
-# coordinator started before gives up provisioning; its supervisor would
-# restart it).
+# coordinator started before waits for it, up to 2 minutes; the run starts
+# them after, so its timings are the farm's).
 for ((i = 0; ; i++)); do
   if "$mtsfarm" probe "http://127.0.0.1:${nats_mon[1]}/jsz" 2>/dev/null | grep -qE '"leader": *"nats-'; then break; fi
   [ "$i" -lt 600 ] || fail "the NATS cluster elected no JetStream leader in 60 s (see $dir/nats-1.log)"

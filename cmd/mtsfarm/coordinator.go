@@ -69,7 +69,9 @@ func runCoordinator(ctx context.Context, env *cli, args []string) error {
 		if err != nil {
 			return err
 		}
-		if err := bus.Provision(ctx, js, bus.Definitions(*replicas)); err != nil {
+		// NATS may still be starting (a rollout, a cluster electing its
+		// JetStream leader): wait for it a while instead of exiting.
+		if err := bus.ProvisionWait(ctx, js, bus.Definitions(*replicas), 2*time.Minute, log); err != nil {
 			return fmt.Errorf("provisioning: %w", err)
 		}
 	}

@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
 
+	"github.com/mtsfarm/mtsfarm/internal/retry"
 	"github.com/mtsfarm/mtsfarm/proto"
 )
 
@@ -553,5 +555,30 @@ func kvStreamConfig(c jetstream.KeyValueConfig) jetstream.StreamConfig {
 		AllowMsgTTL:            c.LimitMarkerTTL != 0,
 		SubjectDeleteMarkerTTL: c.LimitMarkerTTL,
 		Metadata:               c.Metadata,
+	}
+}
+
+// ProvisionWait is Provision for a process that may start before its NATS
+// is ready (a Kubernetes rollout, a cluster still electing its JetStream
+// leader): while provisioning fails for any reason but an incompatible
+// definition, it tries again with backoff, logging why, until it succeeds,
+// limit passes or ctx ends. An incompatible definition is returned at once:
+// waiting does not change it.
+func ProvisionWait(ctx context.Context, js jetstream.JetStream, top Topology, limit time.Duration, log zerolog.Logger) error {
+	deadline := time.Now().Add(limit)
+	wait := 500 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := Provision(ctx, js, top)
+		if err == nil || errors.Is(err, ErrIncompatible) || ctx.Err() != nil {
+			return err
+		}
+		if time.Now().Add(wait).After(deadline) {
+			return fmt.Errorf("%w (still failing after %s: is JetStream enabled, and does the cluster have a leader?)", err, limit)
+		}
+		log.Warn().Err(err).Int("attempt", attempt).Dur("retry_in", wait).Msg("NATS JetStream is not ready; provisioning again")
+		if err := retry.Sleep(ctx, wait); err != nil {
+			return err
+		}
+		wait = min(2*wait, 10*time.Second)
 	}
 }

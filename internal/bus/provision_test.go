@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/mtsfarm/mtsfarm/internal/bus"
@@ -281,5 +283,69 @@ func TestJobsBucketReadsFromTheLeader(t *testing.T) {
 	}
 	if direct(proto.BucketJobs) {
 		t.Error("the upgrade left direct gets on")
+	}
+}
+
+// A coordinator that starts before its NATS has JetStream (a rollout, a
+// cluster still electing its leader) waits for it instead of giving up.
+func TestProvisionWaitsForJetStream(t *testing.T) {
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Start()
+	t.Cleanup(srv.Shutdown)
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server did not start")
+	}
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		done <- bus.ProvisionWait(ctx, js, bus.Definitions(1), 30*time.Second, bustest.Logger(t))
+	}()
+	time.Sleep(1500 * time.Millisecond)
+	select {
+	case err := <-done:
+		t.Fatalf("ProvisionWait returned %v before JetStream was enabled", err)
+	default:
+	}
+	if err := srv.EnableJetStream(&server.JetStreamConfig{StoreDir: t.TempDir()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("ProvisionWait after JetStream came up: %v", err)
+	}
+	if _, err := js.Stream(context.Background(), proto.StreamRender); err != nil {
+		t.Errorf("the render stream after provisioning: %v", err)
+	}
+	// Without JetStream for good, it gives up after its limit, saying why.
+	srv2, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv2.Start()
+	t.Cleanup(srv2.Shutdown)
+	if !srv2.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server did not start")
+	}
+	nc2, err := nats.Connect(srv2.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc2.Close()
+	js2, _ := jetstream.New(nc2)
+	err = bus.ProvisionWait(context.Background(), js2, bus.Definitions(1), 2*time.Second, bustest.Logger(t))
+	if err == nil || !strings.Contains(err.Error(), "still failing after 2s") {
+		t.Errorf("ProvisionWait without JetStream: %v, want it to give up after 2s saying why", err)
 	}
 }
