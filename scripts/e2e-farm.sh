@@ -571,7 +571,9 @@ killed_renderer=$victim
 victim=$(busy 300 '"in_flight": *[1-9]' coordinator-1 coordinator-2)
 [ -n "$victim" ] || fail "no coordinator was seen finalizing within 300 s"
 kill -KILL -- "-${pid_of[$victim]}"
-fault "kill -9 $victim mid-finalize"
+fin_job="" # the jobs left finalizing (the dead coordinator's, or also the other's)
+for j in "${course_jobs[@]}"; do [ "$(job_field "$j" state)" != finalizing ] || fin_job+="${fin_job:+ }$j"; done
+fault "kill -9 $victim mid-finalize${fin_job:+ (jobs finalizing: $fin_job)}"
 restart "$victim"
 killed_coord=$victim
 
@@ -641,11 +643,26 @@ same_as() {
     fail "$2's sound differs from the undisturbed $1: difference ${diff} dB against ${level} dB"
   printf 'min PSNR %s dB, sound difference %s dB (sound %s dB)' "$psnr" "$diff" "$level"
 }
+# job_secs JOB: seconds from the job's creation to its end.
+job_secs() {
+  local c f
+  c=$(job_field "$1" created)
+  f=$(job_field "$1" finished)
+  [ -n "$c" ] && [ -n "$f" ] || fail "mtsfarm status --json $1 has no created/finished time"
+  awk -v a="$(date -d "$c" +%s.%N)" -v b="$(date -d "$f" +%s.%N)" 'BEGIN { printf "%.1f", b - a }'
+}
 for i in 0 1 2; do
   j=${course_jobs[i]}
   client_s3 "$mtsfarm" get -o "$dir/course-$j.mp4" "$j" >/dev/null
   check_mp4 "$dir/course-$j.mp4" "$dur"
   log "    course job $j: $(same_as "${refs[i]}" "$dir/course-$j.mp4")"
+  hit=""
+  [ "$j" != "${course_jobs[2]}" ] || hit+="${hit:+, }the fetcher kill"
+  [ "$j" != "$killed_job" ] || hit+="${hit:+, }the renderer kill"
+  [[ " $fin_job " != *" $j "* ]] || hit+="${hit:+, }the coordinator kill"
+  a=$(job_secs "$j")
+  b=$(job_secs "${ref_jobs[i]}")
+  log "    course job $j took ${a}s, undisturbed ${b}s: +$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.1f", a - b }')s, from ${hit:-no fault of its own} (and the NATS node and MinIO outages all shared)"
 done
 nats stream info MTSFARM_RENDER --json >"$dir/render-stream.json" 2>&1 || fail "nats stream info: $(cat "$dir/render-stream.json")"
 grep -qE '"num_replicas": *3' "$dir/render-stream.json" || fail "MTSFARM_RENDER is not R3 on the cluster"

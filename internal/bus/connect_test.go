@@ -106,16 +106,7 @@ func TestConnectFallsBackToNATSURL(t *testing.T) {
 // NATS_PASSWORD) to a server with an authorization block, and is refused
 // with a wrong password.
 func TestConnectAsUser(t *testing.T) {
-	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true,
-		Users: []*server.User{{Username: "renderer", Password: "right-one"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Start()
-	t.Cleanup(srv.Shutdown)
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server did not start")
-	}
+	srv := plainServer(t, &server.Options{Users: []*server.User{{Username: "renderer", Password: "right-one"}}})
 	nc, err := bus.Connect(bus.Config{URL: srv.ClientURL(), User: "renderer", Password: "right-one"})
 	if err != nil {
 		t.Fatalf("Connect as renderer: %v", err)
@@ -129,6 +120,23 @@ func TestConnectAsUser(t *testing.T) {
 	if !strings.Contains(strings.ToLower(err.Error()), "authorization") || strings.Contains(err.Error(), "wrong-one") {
 		t.Errorf("error %q: want an authorization failure without the password", err)
 	}
+}
+
+// plainServer starts a nats-server without JetStream on a free loopback
+// port (opts may add users); it stops when t ends.
+func plainServer(t *testing.T, opts *server.Options) *server.Server {
+	t.Helper()
+	opts.Host, opts.Port, opts.NoLog, opts.NoSigs = "127.0.0.1", -1, true, true
+	srv, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Start()
+	t.Cleanup(srv.Shutdown)
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server did not start")
+	}
+	return srv
 }
 
 func TestRedactURL(t *testing.T) {

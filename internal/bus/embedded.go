@@ -38,6 +38,10 @@ type Embedded struct {
 // includes recovering a large JetStream store.
 const readyTimeout = 60 * time.Second
 
+// MaxPayload is the embedded server's largest message, the shipped
+// configs' max_payload (8MB).
+const MaxPayload = 8 << 20
+
 // StartEmbedded starts a nats-server with JetStream in this process and waits
 // until it accepts connections.
 func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
@@ -56,6 +60,10 @@ func StartEmbedded(cfg EmbeddedConfig) (*Embedded, error) {
 		JetStream:  true,
 		StoreDir:   cfg.DataDir, // the server appends "jetstream"
 		NoSigs:     true,
+		// As deploy/nats/*.conf: a job's KV record of a long lecture is
+		// some 100 KB and grows with its chunks; 1 MB (the default) would
+		// cap a job at about 1,700 chunks.
+		MaxPayload: MaxPayload,
 	}
 	if cfg.Port == 0 {
 		opts.DontListen = true

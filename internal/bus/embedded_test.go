@@ -101,6 +101,9 @@ func TestEmbeddedListensWhenAsked(t *testing.T) {
 	if got := nc.ConnectedServerName(); got != "test-farm" {
 		t.Errorf("server name %q, want test-farm", got)
 	}
+	if got := nc.MaxPayload(); got != bus.MaxPayload {
+		t.Errorf("max payload %d, want %d as the shipped configs (a long job's record must fit)", got, bus.MaxPayload)
+	}
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)

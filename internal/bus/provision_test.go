@@ -289,15 +289,7 @@ func TestJobsBucketReadsFromTheLeader(t *testing.T) {
 // A coordinator that starts before its NATS has JetStream (a rollout, a
 // cluster still electing its leader) waits for it instead of giving up.
 func TestProvisionWaitsForJetStream(t *testing.T) {
-	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Start()
-	t.Cleanup(srv.Shutdown)
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server did not start")
-	}
+	srv := plainServer(t, &server.Options{})
 	nc, err := nats.Connect(srv.ClientURL())
 	if err != nil {
 		t.Fatal(err)
@@ -329,16 +321,7 @@ func TestProvisionWaitsForJetStream(t *testing.T) {
 		t.Errorf("the render stream after provisioning: %v", err)
 	}
 	// Without JetStream for good, it gives up after its limit, saying why.
-	srv2, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv2.Start()
-	t.Cleanup(srv2.Shutdown)
-	if !srv2.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server did not start")
-	}
-	nc2, err := nats.Connect(srv2.ClientURL())
+	nc2, err := nats.Connect(plainServer(t, &server.Options{}).ClientURL())
 	if err != nil {
 		t.Fatal(err)
 	}
