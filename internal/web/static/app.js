@@ -222,6 +222,10 @@ function actionButtons(job) {
     box.append(el('button', { class: 'secondary', id: 'priority-normal', onclick: act('priority', { priority: 0 }), text: 'Normal priority' }));
   }
   if (job.state === 'failed' || job.state === 'canceled') box.append(el('button', { id: 'retry', onclick: act('retry'), text: 'Retry' }));
+  // A job done with sources left out (warnings) can fetch them again.
+  if (job.state === 'done' && (job.warning_list || []).length > 0) {
+    box.append(el('button', { class: 'secondary', id: 'retry', onclick: act('retry'), text: 'Fetch left-out sources again' }));
+  }
   return box;
 }
 
