@@ -12,7 +12,7 @@ import (
 )
 
 // BenchmarkFinalize10Min finalizes a 10-minute job (two 5-minute units,
-// 320x180) with 0 and 40 audio-only tracks (2 minutes each, spread over the
+// 320x180) with 0, 10 and 40 audio-only tracks (2 minutes each, spread over the
 // job). Besides ns/op it reports the seconds spent per stage and, where
 // /usr/bin/time exists, the peak RSS of the largest ffmpeg process. Run it
 // briefly: go test ./coordinator/finalize -run '^$' -bench Finalize10Min -benchtime 1x
@@ -45,7 +45,7 @@ func BenchmarkFinalize10Min(b *testing.B) {
 		}
 		r.FFmpeg = wrapper
 	}
-	for _, n := range []int{0, 40} {
+	for _, n := range []int{0, 10, 40} {
 		b.Run(fmt.Sprintf("tracks=%d", n), func(b *testing.B) {
 			in := baseInput(units, 600, b.TempDir())
 			in.Tracks = tracks[:n]
