@@ -52,10 +52,14 @@ for role in coordinator fetcher renderer client; do
     echo "setup.sh: set $var (8 characters or more): the S3 secret key of $user" >&2
     exit 2
   fi
-  sed "s/arn:aws:s3:::mtsfarm/arn:aws:s3:::$bucket/g" "$here/$role.json" >"$scratch/$role.json"
+  policy=$here/$role.json
+  if [ "$bucket" != mtsfarm ]; then # (the minio/mc image may have no sed: only needed here)
+    policy=$scratch/$role.json
+    sed "s/arn:aws:s3:::mtsfarm/arn:aws:s3:::$bucket/g" "$here/$role.json" >"$policy"
+  fi
   # The secret on stdin, not in mc's arguments.
   printf '%s\n' "$secret" | mc admin user add farm "$user" >/dev/null
-  mc admin policy create farm "mtsfarm-$role" "$scratch/$role.json" >/dev/null
+  mc admin policy create farm "mtsfarm-$role" "$policy" >/dev/null
   out=$(mc admin policy attach farm "mtsfarm-$role" --user "$user" 2>&1) ||
     case $out in *"already in effect"*) ;; *) echo "setup.sh: attaching policy mtsfarm-$role to $user: $out" >&2; exit 1 ;; esac
   echo "setup.sh: S3 user $user with policy mtsfarm-$role on bucket $bucket"
