@@ -12,6 +12,7 @@ import (
 
 	"github.com/mtsfarm/mtsfarm/coordinator/plan"
 	"github.com/mtsfarm/mtsfarm/internal/blob"
+	"github.com/mtsfarm/mtsfarm/internal/bus"
 	"github.com/mtsfarm/mtsfarm/internal/mts"
 	"github.com/mtsfarm/mtsfarm/proto"
 )
@@ -203,5 +204,48 @@ func TestSweepRemovesDeadFinalizeScratch(t *testing.T) {
 		if _, err := os.Stat(d); (err == nil) != want {
 			t.Errorf("%s exists: %v, want %v", filepath.Base(d), err == nil, want)
 		}
+	}
+}
+
+// The job record is one KV value rewritten on every result, so its size per
+// chunk bounds how long a recording can be: at about 540 bytes a chunk, the 8 MB
+// max_payload of the shipped NATS configs (and the embedded server) holds
+// some 15,000 chunks, against 100-300 for a 3-hour lecture. This fails when
+// a change makes the per-chunk record much bigger.
+func TestJobRecordSizePerChunk(t *testing.T) {
+	raw, err := os.ReadFile("plan/testdata/audio-only-40.flow.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	flow, err := mts.DecodeFlow(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j := &proto.Job{Type: proto.TypeJob, ID: "recordsize1", State: proto.StateResolving,
+		Spec: proto.JobSpec{Type: proto.TypeJobSpec, URL: goodURL}}
+	p, err := plan.Plan(flow, plan.Options{UnitSeconds: 1800, MaxHeight: 720, FPS: 25})
+	if err != nil {
+		t.Fatal(err)
+	}
+	applyResolved(j, p, time.Now())
+	if len(j.Chunks) < 40 {
+		t.Fatalf("%d chunks, want the flow's 40+", len(j.Chunks))
+	}
+	for i := range j.Chunks {
+		c := &j.Chunks[i]
+		c.State, c.Worker, c.Attempts, c.Bytes = proto.TaskDone, "fetcher-7f3c9a1b2d", 1, 48_000_000
+		c.Media = &proto.MediaInfo{Duration: 1799.96, Size: 48_000_000, Format: "mov,mp4,m4a,3gp,3g2,mj2", HasVideo: true,
+			HasAudio: true, Width: 1280, Height: 720, FPS: 25, VideoCodec: "h264", AudioCodec: "aac", SampleRate: 48000,
+			Channels: 1, Source: "direct"}
+	}
+	data, err := json.Marshal(j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	per := len(data) / len(j.Chunks)
+	t.Logf("job record: %d bytes for %d chunks (%d bytes a chunk): %d chunks fit in %d bytes",
+		len(data), len(j.Chunks), per, bus.MaxPayload/per, bus.MaxPayload)
+	if per > 1024 {
+		t.Errorf("the job record takes %d bytes a chunk; keep it under 1 KB so a long recording's record fits a NATS message", per)
 	}
 }
