@@ -125,6 +125,12 @@ type Coordinator struct {
 	mu    sync.Mutex
 	flows map[string]*resolvedJob // resolved flows and base plans by job id
 
+	// runCtx is Run's context (background work such as the premix stops
+	// with it); premixSlot allows one premix at a time (premix.go).
+	runCtx     context.Context
+	premixSlot chan struct{}
+	premixes   map[string]*runningPremix // by job id, under mu
+
 	now func() time.Time
 }
 
@@ -158,7 +164,7 @@ func New(ctx context.Context, cfg Config, nc *nats.Conn, store blob.Store, ff *f
 	}
 	return &Coordinator{cfg: cfg, nc: nc, js: js, store: store, ff: ff, parser: parser,
 		log: cfg.Log.With().Str("worker", cfg.WorkerID).Logger(), jobs: &jobStore{kv: kv}, wkv: wkv,
-		flows: map[string]*resolvedJob{}, now: time.Now, metrics: m}, nil
+		flows: map[string]*resolvedJob{}, premixSlot: make(chan struct{}, 1), premixes: map[string]*runningPremix{}, now: time.Now, metrics: m}, nil
 }
 
 // Run serves until ctx is canceled: the micro service, the intake, result
@@ -169,6 +175,7 @@ func (c *Coordinator) Run(parent context.Context) error {
 	// supervisor can restart the coordinator.
 	ctx, stop := context.WithCancel(parent)
 	defer stop()
+	c.runCtx = ctx
 	svc, err := c.startService(ctx)
 	if err != nil {
 		return err

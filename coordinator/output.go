@@ -59,7 +59,7 @@ func (c *Coordinator) handleFinalize(ctx context.Context, t *bus.Task) error {
 	defer os.RemoveAll(work)
 
 	fetch := &localFiles{store: c.store, dir: work, heartbeat: t.Progress}
-	in, err := c.finalizeInput(ctx, j, p, fetch)
+	in, premixWarnings, err := c.finalizeInput(ctx, j, p, fetch)
 	if errors.Is(err, blob.ErrNotFound) {
 		return c.finalizeFailed(ctx, j.ID, err) // a unit or track is gone: rendering again is a retry
 	}
@@ -101,7 +101,9 @@ func (c *Coordinator) handleFinalize(ctx context.Context, t *bus.Task) error {
 		}
 		now := c.now().UTC()
 		j.State, j.OutputKey, j.OutputSize, j.Finished = proto.StateDone, key, info.Size, now
+		j.Warnings = appendUnique(j.Warnings, premixWarnings...)
 		j.Warnings = appendUnique(j.Warnings, res.Warnings...)
+		j.Premixed = in.Premixed != ""
 		stamp(j, "finalize", now)
 		c.forgetFlow(j.ID)
 		return true, nil
@@ -115,36 +117,39 @@ func (c *Coordinator) handleFinalize(ctx context.Context, t *bus.Task) error {
 }
 
 // finalizeInput gathers what finalize reads: every unit's video and audio
-// and every stored audio-only track as local files, and the chapters.
-func (c *Coordinator) finalizeInput(ctx context.Context, j *proto.Job, p *proto.Plan, fetch *localFiles) (finalize.Input, error) {
+// and every stored audio-only track as local files (or their premix, with
+// its warnings), and the chapters.
+func (c *Coordinator) finalizeInput(ctx context.Context, j *proto.Job, p *proto.Plan, fetch *localFiles) (finalize.Input, []string, error) {
 	in := finalize.Input{Duration: p.Duration, Title: j.Title, AudioRate: c.cfg.Encoding.AudioRate,
 		AudioChannels: c.cfg.Encoding.AudioChannels, AudioBitrate: c.cfg.AudioBitrate, FPS: p.FPS}
 	for _, u := range j.Units {
 		v, err := fetch.local(ctx, u.VideoKey)
 		if err != nil {
-			return in, err
+			return in, nil, err
 		}
 		a, err := fetch.local(ctx, u.AudioKey)
 		if err != nil {
-			return in, err
+			return in, nil, err
 		}
 		in.Units = append(in.Units, finalize.UnitFiles{Video: v, Audio: a})
 	}
-	byURL := chunkByURL(j)
-	urls := sessionURLs(p)
-	for _, tr := range p.AudioTracks {
-		ch := byURL[urls[tr.Session]]
-		if ch == nil || ch.State != proto.TaskDone {
-			continue
-		}
-		path, err := fetch.local(ctx, ch.Key)
-		if err != nil {
-			return in, err
-		}
-		in.Tracks = append(in.Tracks, finalize.AudioTrackFile{Path: path, Start: tr.Start, Offset: tr.Offset, Duration: tr.Duration})
-	}
 	in.Chapters = chapters(p.Slides)
-	return in, nil
+	tracks := audioTracks(j, p)
+	if len(tracks) == 0 {
+		return in, nil, nil
+	}
+	c.awaitPremix(ctx, j.ID, fetch.heartbeat)
+	if warnings, ok, err := c.usePremix(ctx, j.ID, tracks, &in, fetch); err != nil || ok {
+		return in, warnings, err
+	}
+	for _, t := range tracks {
+		path, err := fetch.local(ctx, t.Key)
+		if err != nil {
+			return in, nil, err
+		}
+		in.Tracks = append(in.Tracks, finalize.AudioTrackFile{Path: path, Start: t.Start, Offset: t.Offset, Duration: t.Duration})
+	}
+	return in, nil, nil
 }
 
 // chapters names the output's chapters by slide.

@@ -161,6 +161,9 @@ func (c *Coordinator) advance(ctx context.Context, id string, change func(*proto
 		}
 		c.event(ctx, proto.Event{Job: id, Kind: kind, State: j.State, Message: j.Error, Progress: &j.Progress})
 		c.log.Info().Str("job_id", id).Str("state", string(j.State)).Str("error", j.Error).Msg("job state")
+		if j.State == proto.StateRendering {
+			c.startPremix(id) // every chunk is in: mix the audio-only voices while the units render
+		}
 	}
 	for _, w := range j.Warnings[min(warnings, len(j.Warnings)):] {
 		c.event(ctx, proto.Event{Job: id, Kind: proto.EventWarning, Message: w})

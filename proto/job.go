@@ -144,6 +144,9 @@ type Job struct {
 	// progress is older than its stall timeout.
 	Progressed time.Time `json:"progressed,omitzero"`
 	Finished   time.Time `json:"finished,omitzero"`
+	// Premixed says the audio-only voices were mixed while the units
+	// rendered (coordinator/premix.go), not after the last unit.
+	Premixed bool `json:"premixed,omitempty"`
 	// RecheckUnits is set by a retry that fetches chunks again: once they
 	// are all settled, every done unit whose inputs changed is rendered again.
 	RecheckUnits bool `json:"recheck_units,omitempty"`

@@ -94,3 +94,37 @@ func TestE2ERetryRefetchesLostChunks(t *testing.T) {
 		{at: 15, layout: proto.LayoutPresenter, main: e2eRed, pip: e2eGreen, description: "the kept unit"},
 	})
 }
+
+// TestE2EPremix renders the bundled audio-40 scenario (a webcam and 40
+// audio-only listeners) through the embedded farm: the coordinator mixes
+// the 40 voices while the unit renders (the job record says premixed), and
+// the output has every voice where it belongs and nothing else.
+func TestE2EPremix(t *testing.T) {
+	e2eTools(t, "ffmpeg", "ffprobe")
+	var c e2eScenarioCase
+	for _, sc := range e2eScenarioCases() {
+		if sc.file == "audio-40.json" {
+			c = sc
+		}
+	}
+	if c.file == "" {
+		t.Fatal("no audio-40 case in e2eScenarioCases")
+	}
+	sc := e2eScenario(t, c.file)
+	fake := mtstest.Start(t, sc)
+	fm := e2eStartFarm(t, e2eFlags(t, fake.URL))
+	job := e2eSubmit(t, fm.nc, proto.SubmitRequest{URL: fake.RecordingURL(0)})
+	j := e2eWait(t, fm.nc, job.ID, 3*time.Minute)
+	if j.State != proto.StateDone {
+		t.Fatalf("job %s ended %s: %s", j.ID, j.State, j.Error)
+	}
+	if !j.Premixed {
+		t.Error("the job's audio-only voices were not premixed while its unit rendered")
+	}
+	out := filepath.Join(t.TempDir(), "out.mp4")
+	if _, err := fm.store.GetFile(context.Background(), j.OutputKey, out); err != nil {
+		t.Fatal(err)
+	}
+	e2eCheckOutput(t, out, e2eExpect{duration: sc.Webinars[0].Duration, width: c.width, height: c.height,
+		fps: 25, shots: c.shots, toneWindows: c.toneWindows, chunks: fake.Chunks(0)})
+}

@@ -57,6 +57,11 @@ type Input struct {
 	FanIn   int
 	WorkDir string // scratch; Run works in a directory it creates here and removes
 	Output  string // the final MP4
+	// Premixed, instead of Tracks, is the audio-only tracks already mixed
+	// by Premix (one FLAC file over the whole timeline, made while the units
+	// rendered); PremixedTracks is how many tracks are in it.
+	Premixed       string
+	PremixedTracks int
 }
 
 // Result is what Run did.
@@ -141,6 +146,8 @@ func (in Input) validate() error {
 		return bad("no work directory")
 	case in.Output == "":
 		return bad("no output path")
+	case in.Premixed != "" && len(in.Tracks) > 0:
+		return bad("both audio tracks and a premix of them")
 	}
 	for i, u := range in.Units {
 		if u.Video == "" || u.Audio == "" {
@@ -205,6 +212,11 @@ func (f *finalizer) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	owned := mixes // removed once muxed; a premix is the caller's
+	if in.Premixed != "" {
+		mixes = []string{in.Premixed}
+		f.res.Mixed = in.PremixedTracks
+	}
 
 	spec := muxSpec{
 		VideoList: filepath.Join(dir, "video.ffconcat"),
@@ -242,7 +254,7 @@ func (f *finalizer) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("muxing %s: %w", filepath.Base(in.Output), err)
 	}
-	for _, m := range mixes {
+	for _, m := range owned {
 		os.Remove(m)
 	}
 	f.report("mux", 1)
@@ -276,6 +288,11 @@ func (f *finalizer) absPaths() error {
 	}
 	f.in.Units = slices.Clone(f.in.Units)
 	f.in.Tracks = slices.Clone(f.in.Tracks)
+	if f.in.Premixed != "" {
+		if err := abs("the premixed audio", &f.in.Premixed); err != nil {
+			return err
+		}
+	}
 	for i := range f.in.Units {
 		if err := abs(fmt.Sprintf("unit %d video", i), &f.in.Units[i].Video); err != nil {
 			return err

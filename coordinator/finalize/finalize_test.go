@@ -470,3 +470,44 @@ func TestCheckOutput(t *testing.T) {
 		t.Errorf("2 KiB of garbage in the middle: %v", err)
 	}
 }
+
+// TestFinalizePremixed is TestFinalizeTracks with the tracks premixed first
+// (as the coordinator does while the units render): Premix skips the same
+// two broken tracks with the same warnings, and Run with Input.Premixed
+// gives an output a viewer cannot tell from the one-step finalize.
+func TestFinalizePremixed(t *testing.T) {
+	r := newFFmpeg(t)
+	dir := t.TempDir()
+	units := []UnitFiles{
+		makeUnit(t, r, dir, "u0", unitSpec{secs: 3, color: "red", freq: 440, preset: "ultrafast"}),
+		makeUnit(t, r, dir, "u1", unitSpec{secs: 2, color: "blue", freq: 660, preset: "medium"}),
+	}
+	in := baseInput(units, 5, dir)
+	in.Title = "Premixed"
+	good, infos := toneTracks(t, r, dir)
+	tracks := append(good, brokenTracks(t, r, dir)...)
+
+	premix := filepath.Join(dir, "premix", "tracks.flac")
+	pres, err := Premix(context.Background(), r, PremixInput{Tracks: tracks, Duration: in.Duration, AudioRate: in.AudioRate,
+		AudioChannels: in.AudioChannels, FanIn: 4, WorkDir: filepath.Join(dir, "premix-work"), Output: premix}, nil)
+	if err != nil {
+		t.Fatalf("Premix: %v (warnings %q)", err, pres.Warnings)
+	}
+	if pres.Mixed != 21 || len(pres.Warnings) != 2 || !strings.Contains(pres.Warnings[0], "audio track 20 (garbage.m4a)") {
+		t.Errorf("premix mixed %d tracks with warnings %q; want 21 and the two broken tracks named", pres.Mixed, pres.Warnings)
+	}
+	assertEmptyDir(t, filepath.Join(dir, "premix-work"))
+
+	in.Premixed, in.PremixedTracks = premix, pres.Mixed
+	res, err := Run(context.Background(), r, in, nil)
+	if err != nil {
+		t.Fatalf("Finalize with the premix: %v", err)
+	}
+	if res.Mixed != 21 || len(res.Warnings) != 0 {
+		t.Errorf("finalize with the premix: mixed %d, warnings %q; want 21 and none (they were the premix's)", res.Mixed, res.Warnings)
+	}
+	if _, err := os.Stat(premix); err != nil {
+		t.Errorf("finalize removed the caller's premix: %v", err)
+	}
+	checkTracksSound(t, r, in, units, infos)
+}
